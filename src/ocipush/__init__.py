@@ -1,0 +1,5 @@
+"""ocipush: publish Python projects as OCI images and artifacts to container registries."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,162 @@
+"""One exception hierarchy for everything ocipush can report.
+
+Every error a user can cause is an :class:`OcipushError` whose message names the input, says
+what is wrong and, where it helps, what to do. Front ends print ``error: <message>`` and exit;
+they never show a traceback for these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "AuthError",
+    "BlobError",
+    "ConfigError",
+    "ConfigProblem",
+    "DigestMismatchError",
+    "InvalidReferenceError",
+    "LayoutError",
+    "OcipushError",
+    "PushInterruptedError",
+    "RegistryError",
+    "RegistryErrorDetail",
+    "TransportError",
+]
+
+
+class OcipushError(Exception):
+    """Root of every error ocipush raises on purpose."""
+
+    #: What the command line should suggest after the message, if anything.
+    hint: str | None = None
+
+
+class InvalidReferenceError(OcipushError, ValueError):
+    """A reference, repository name, tag or digest does not follow the grammar."""
+
+    def __init__(self, text: str, problem: str) -> None:
+        super().__init__(f"invalid reference {text!r}: {problem}")
+        self.text = text
+        self.problem = problem
+
+
+class DigestMismatchError(OcipushError):
+    """Bytes did not hash to the digest they were declared with."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"{what}: content has digest {actual} but {expected} was declared; "
+            "the source changed or is corrupt, so it was not pushed"
+        )
+        self.what = what
+        self.expected = expected
+        self.actual = actual
+
+
+class BlobError(OcipushError):
+    """A blob source cannot be read (missing file, exhausted stream...)."""
+
+
+class LayoutError(OcipushError):
+    """An OCI image layout directory is missing, malformed or inconsistent."""
+
+
+class TransportError(OcipushError):
+    """The connection to a registry failed (refused, reset, timed out, TLS)."""
+
+    def __init__(self, message: str, *, temporary: bool = True) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+@dataclass(frozen=True)
+class RegistryErrorDetail:
+    """One entry of the ``errors`` list in a registry's JSON error body."""
+
+    code: str
+    message: str
+
+
+class RegistryError(OcipushError):
+    """The registry answered a request with an error status.
+
+    :ivar status: the HTTP status code.
+    :ivar method: the request method.
+    :ivar url: the request URL with secrets (query parameters such as signatures) redacted.
+    :ivar details: the spec error codes and messages the registry sent, if any.
+    :ivar temporary: whether retrying the same request may succeed.
+    """
+
+    _TEMPORARY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+    _TEMPORARY_CODES = frozenset({"BLOB_UPLOAD_INVALID", "TOOMANYREQUESTS", "UNAVAILABLE"})
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        url: str,
+        status: int,
+        details: Sequence[RegistryErrorDetail] = (),
+        body_excerpt: str = "",
+        context: str = "",
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.details = tuple(details)
+        self.body_excerpt = body_excerpt
+        self.context = context
+        super().__init__(self._render())
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(d.code for d in self.details)
+
+    @property
+    def temporary(self) -> bool:
+        if self.status in self._TEMPORARY_STATUSES:
+            return True
+        return any(code in self._TEMPORARY_CODES for code in self.codes)
+
+    def _render(self) -> str:
+        head = f"{self.method} {self.url}: {self.status}"
+        if self.details:
+            head += " " + "; ".join(
+                f"{d.code}: {d.message}" if d.message else d.code for d in self.details
+            )
+        elif self.body_excerpt:
+            head += f" {self.body_excerpt}"
+        return f"{self.context}: {head}" if self.context else head
+
+
+class AuthError(OcipushError):
+    """Credentials were rejected, or the granted access is not enough for the operation."""
+
+
+class PushInterruptedError(OcipushError):
+    """The push was interrupted (Ctrl-C); nothing was tagged."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem found while validating configuration, located by its key path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(OcipushError):
+    """Configuration is invalid; carries every problem found, not only the first."""
+
+    def __init__(self, problems: Sequence[ConfigProblem], *, source: str = "pyproject.toml") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{source}: {count} configuration {noun}:\n{lines}")
