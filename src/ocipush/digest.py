@@ -52,8 +52,12 @@ class Digest:
 
     @property
     def fallback_tag(self) -> str:
-        """The referrers fallback tag for this digest: ``sha256-<hex>``."""
-        return f"{self.algorithm}-{self.encoded}"
+        """The referrers fallback tag for this digest: ``sha256-<hex>``.
+
+        The distribution spec (1.1) caps the algorithm at 32 and the encoded part at 64
+        characters, so a sha512 tag is truncated and stays within the 128-character tag limit.
+        """
+        return f"{self.algorithm[:32]}-{self.encoded[:64]}"
 
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> Digest:
@@ -75,6 +79,15 @@ class Hasher:
 
     def digest(self) -> Digest:
         return Digest(self.algorithm, self._hash.hexdigest())
+
+    def checkpoint(self) -> Hasher:
+        """A copy of the current state, to :meth:`restore` when data must be fed again."""
+        copy = Hasher.__new__(Hasher)
+        copy.algorithm, copy._hash, copy.size = self.algorithm, self._hash.copy(), self.size
+        return copy
+
+    def restore(self, checkpoint: Hasher) -> None:
+        self._hash, self.size = checkpoint._hash.copy(), checkpoint.size
 
     def verify(self, expected: Digest, what: str) -> None:
         """Raise :class:`DigestMismatchError` unless what was fed hashes to ``expected``."""

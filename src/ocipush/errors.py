@@ -15,9 +15,12 @@ __all__ = [
     "BlobError",
     "ConfigError",
     "ConfigProblem",
+    "CredentialHelperError",
+    "CredentialsFileError",
     "DigestMismatchError",
     "InvalidReferenceError",
     "LayoutError",
+    "ManifestError",
     "OcipushError",
     "PushInterruptedError",
     "RegistryError",
@@ -59,6 +62,15 @@ class BlobError(OcipushError):
     """A blob source cannot be read (missing file, exhausted stream...)."""
 
 
+class ManifestError(OcipushError):
+    """A manifest or index (from a registry, a layout or a caller) is not valid JSON of its kind."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
 class LayoutError(OcipushError):
     """An OCI image layout directory is missing, malformed or inconsistent."""
 
@@ -87,6 +99,7 @@ class RegistryError(OcipushError):
     :ivar url: the request URL with secrets (query parameters such as signatures) redacted.
     :ivar details: the spec error codes and messages the registry sent, if any.
     :ivar temporary: whether retrying the same request may succeed.
+    :ivar retry_after: seconds the registry asked us to wait (``Retry-After``), if it did.
     """
 
     _TEMPORARY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
@@ -101,6 +114,7 @@ class RegistryError(OcipushError):
         details: Sequence[RegistryErrorDetail] = (),
         body_excerpt: str = "",
         context: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.method = method
         self.url = url
@@ -108,6 +122,7 @@ class RegistryError(OcipushError):
         self.details = tuple(details)
         self.body_excerpt = body_excerpt
         self.context = context
+        self.retry_after = retry_after
         super().__init__(self._render())
 
     @property
@@ -135,6 +150,14 @@ class AuthError(OcipushError):
     """Credentials were rejected, or the granted access is not enough for the operation."""
 
 
+class CredentialsFileError(AuthError):
+    """A docker or podman credentials file cannot be read, parsed or written."""
+
+
+class CredentialHelperError(AuthError):
+    """A ``docker-credential-*`` helper is missing, failed, timed out or answered nonsense."""
+
+
 class PushInterruptedError(OcipushError):
     """The push was interrupted (Ctrl-C); nothing was tagged."""
 
@@ -153,7 +176,9 @@ class ConfigProblem:
 class ConfigError(OcipushError):
     """Configuration is invalid; carries every problem found, not only the first."""
 
-    def __init__(self, problems: Sequence[ConfigProblem], *, source: str = "pyproject.toml") -> None:
+    def __init__(
+        self, problems: Sequence[ConfigProblem], *, source: str = "pyproject.toml"
+    ) -> None:
         self.problems = tuple(problems)
         self.source = source
         lines = "\n".join(f"  {p}" for p in self.problems)

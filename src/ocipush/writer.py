@@ -1,0 +1,839 @@
+"""The push protocol: blobs, manifests, indexes, tags and referrers over the OCI distribution API.
+
+Order is what keeps a registry consistent: every blob an image references is in place before
+its manifest is put, every child before its index, and the tag last. A push that fails at
+any point therefore leaves the tag where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ocipush import media_types as mt
+from ocipush.blobs import Blob, StreamBlob
+from ocipush.digest import CHUNK, Digest, Hasher
+from ocipush.errors import (
+    BlobError,
+    ManifestError,
+    PushInterruptedError,
+    RegistryError,
+    TransportError,
+)
+from ocipush.images import Image, ImageIndex, Taggable, manifest_of
+from ocipush.keychain import Keychain
+from ocipush.model import Descriptor, Index, Manifest
+from ocipush.progress import ProgressCallback, ProgressTracker
+from ocipush.reference import Reference, Registry, Repository
+from ocipush.retry import RetryPolicy, is_temporary
+from ocipush.transport import Timeouts, Transport
+
+__all__ = ["PushResult", "Writer"]
+
+log = logging.getLogger(__name__)
+
+MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_TYPES)
+#: Blobs larger than this go up in chunks that can be resumed after a failure.
+DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
+DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
+#: Attempts at the read-modify-write of a referrers fallback index before giving up.
+_REFERRERS_ATTEMPTS = 5
+
+
+@dataclass
+class PushResult:
+    """What a push did, blob by blob: for summaries and for tests."""
+
+    uploaded: set[Digest] = field(default_factory=set)
+    mounted: set[Digest] = field(default_factory=set)
+    existing: set[Digest] = field(default_factory=set)
+    skipped_nondistributable: set[Digest] = field(default_factory=set)
+    manifests: dict[str, Descriptor] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.uploaded)} blobs uploaded, {len(self.mounted)} mounted, "
+            f"{len(self.existing)} already present"
+        )
+
+
+def _blobs_path(repository: Repository, suffix: str) -> str:
+    return f"/v2/{repository.path}/blobs/{suffix}"
+
+
+def _manifests_path(repository: Repository, identifier: str) -> str:
+    return f"/v2/{repository.path}/manifests/{identifier}"
+
+
+def _with_query(url: str, **params: str) -> str:
+    """``url`` plus ``params``, keeping its own query string (upload state)."""
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+
+
+def _upload_range_end(header: str | None) -> int | None:
+    """The last byte offset of a ``Range: 0-<last>`` header."""
+    if not header or "-" not in header:
+        return None
+    end = header.rsplit("-", 1)[1].strip()
+    return int(end) if end.isdigit() else None
+
+
+@dataclass
+class _Node:
+    """A manifest to put: where, what, and at which depth of its tree (leaves first)."""
+
+    repository: Repository
+    item: Taggable
+    height: int
+
+
+class _Push:
+    """State of one writer call: pool, progress, dedupe, cancellation, result."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.tracker = ProgressTracker(writer.progress)
+        self.cancelled = threading.Event()
+        self.result = PushResult()
+        self.lock = threading.Lock()
+        self.blob_tasks: dict[tuple[Repository, object], Future[None]] = {}
+        self.scopes: dict[Registry, list[str]] = {}
+        self.executor = ThreadPoolExecutor(writer.jobs, thread_name_prefix="ocipush")
+
+    def run_all(self, futures: Sequence[Future[Any]]) -> None:
+        """Wait for ``futures``; on the first failure stop the rest and raise it."""
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    self.cancelled.set()
+                    for other in pending:
+                        other.cancel()
+                    raise error
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Writer:
+    """Pushes images, indexes, blobs and tags to registries.
+
+    :param transport: shares connections and credentials between writers; one is made
+        from ``keychain``, ``insecure``, ``jobs`` and ``timeouts`` when not given.
+    :param jobs: how many blobs (and index children) go up at once.
+    :param allow_nondistributable_artifacts: upload foreign/nondistributable layers too.
+    :param chunk_threshold: blobs larger than this are sent in resumable chunks
+        (``None`` disables chunking).
+    :param chunk_size: the size of those chunks.
+    :param retry: how temporary failures are retried.
+    :param progress: called with a :class:`~ocipush.progress.ProgressUpdate` on every change.
+    """
+
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        *,
+        keychain: Keychain | None = None,
+        insecure: Sequence[str] = (),
+        jobs: int = 4,
+        timeouts: Timeouts = Timeouts(),
+        allow_nondistributable_artifacts: bool = False,
+        chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry: RetryPolicy = RetryPolicy(),
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        if jobs < 1:
+            raise ValueError("jobs must be at least 1")
+        self.transport = transport or Transport(
+            keychain=keychain, insecure=insecure, jobs=jobs, timeouts=timeouts
+        )
+        self.jobs = jobs
+        self.allow_nondistributable = allow_nondistributable_artifacts
+        self.chunk_threshold = chunk_threshold
+        self.chunk_size = chunk_size
+        self.retry = retry
+        self.progress = progress
+        #: The outcome of the last call, for summaries.
+        self.last_result = PushResult()
+
+    # -- public verbs ---------------------------------------------------------------------
+
+    def write(self, ref: Reference, image: Image) -> Descriptor:
+        """Push ``image`` and its blobs, then tag it as ``ref`` (go-containerregistry's Write)."""
+        return self.multi_write({ref: image})[ref]
+
+    def write_index(self, ref: Reference, index: ImageIndex) -> Descriptor:
+        """Push ``index``, its children in parallel and all their blobs, then tag it."""
+        return self.multi_write({ref: index})[ref]
+
+    def multi_write(self, items: Mapping[Reference, Taggable]) -> dict[Reference, Descriptor]:
+        """Push several images/indexes, sharing blob uploads between refs of one repository."""
+        push = _Push(self)
+        self.last_result = push.result
+        try:
+            return self._multi_write(push, items)
+        except KeyboardInterrupt:
+            push.cancelled.set()
+            raise PushInterruptedError(
+                f"interrupted: no tag was changed; {push.result.summary()}"
+            ) from None
+        except BaseException as error:
+            push.tracker.fail(error)
+            raise
+        finally:
+            push.close()
+
+    def write_layer(self, repository: Repository, blob: Blob) -> Descriptor:
+        """Upload one blob to ``repository`` (mounting it when it can)."""
+        push = _Push(self)
+        self.last_result = push.result
+        try:
+            self._prepare_scopes(push, {repository: [blob]})
+            push.tracker.add_total(blob.size or 0)
+            push.run_all([self._submit_blob(push, repository, blob)])
+            return blob.descriptor()
+        finally:
+            push.close()
+
+    def tag(self, ref: Reference, item: Taggable | Manifest | Index) -> Descriptor:
+        """Point tag ``ref`` at ``item``, whose blobs and children must already be present."""
+        if ref.tag is None:
+            raise ValueError(f"{ref} has no tag")
+        return self.put(ref.with_tag(ref.tag), item)
+
+    def put(self, ref: Reference, item: Taggable | Manifest | Index) -> Descriptor:
+        """Put the manifest of ``item`` at ``ref`` (tag or digest) without uploading blobs."""
+        document = item if isinstance(item, (Manifest, Index)) else manifest_of(item)
+        push = _Push(self)
+        self.last_result = push.result
+        try:
+            self._prepare_scopes(push, {ref.repository: []})
+            return self._put_manifest(push, ref.repository, ref.identifier, document)
+        finally:
+            push.close()
+
+    def delete(self, ref: Reference) -> Digest:
+        """Delete the manifest ``ref`` names (a tag is resolved to its digest first)."""
+        repository = ref.repository
+        scopes = [repository.scope("pull,push")]
+        digest = ref.digest or self._head_manifest_digest(repository, ref.identifier, scopes)
+        if digest is None:
+            raise RegistryError(
+                method="HEAD",
+                url=_manifests_path(repository, ref.identifier),
+                status=404,
+                context=f"delete {ref}: no such manifest",
+            )
+        self.retry.call(
+            lambda: self.transport.request(
+                repository.registry,
+                "DELETE",
+                _manifests_path(repository, str(digest)),
+                scopes=scopes,
+                expected=(200, 202),
+                what=f"delete {ref}",
+            ),
+            what=f"delete {ref}",
+        )
+        return digest
+
+    # -- orchestration --------------------------------------------------------------------
+
+    def _multi_write(
+        self, push: _Push, items: Mapping[Reference, Taggable]
+    ) -> dict[Reference, Descriptor]:
+        nodes: list[_Node] = []
+        blobs_by_repo: dict[Repository, list[Blob]] = {}
+        for ref, item in items.items():
+            nodes.extend(self._nodes(ref.repository, item))
+        for node in nodes:
+            if isinstance(node.item, Image):
+                blobs_by_repo.setdefault(node.repository, []).extend(node.item.layers)
+        self._prepare_scopes(push, blobs_by_repo)
+
+        present = self._existing_manifests(push, nodes)
+        todo = [n for n in nodes if (n.repository, id(n.item)) not in present]
+        images = [n.item for n in todo if isinstance(n.item, Image)]
+
+        # Phase 1: layers, and the configs that do not depend on streamed layers.
+        streaming = [image for image in images if image.streaming]
+        futures = [
+            self._submit_blob(push, node.repository, layer)
+            for node in todo
+            if isinstance(node.item, Image)
+            for layer in node.item.layers
+        ]
+        futures += [
+            self._submit_blob(push, node.repository, node.item.config_blob())
+            for node in todo
+            if isinstance(node.item, Image) and node.item not in streaming
+        ]
+        push.run_all(futures)
+        # Phase 2: configs built from streamed layers' digests, now known.
+        push.run_all(
+            [
+                self._submit_blob(push, node.repository, node.item.config_blob())
+                for node in todo
+                if isinstance(node.item, Image) and node.item in streaming
+            ]
+        )
+        # Phase 3: children by digest, deepest first, each level in parallel.
+        for height in sorted({n.height for n in todo if n.height > 0}):
+            level = [n for n in todo if n.height == height]
+            push.run_all(
+                [
+                    push.executor.submit(
+                        self._put_manifest,
+                        push,
+                        n.repository,
+                        str(manifest_of(n.item).digest),
+                        manifest_of(n.item),
+                    )
+                    for n in level
+                ]
+            )
+        # Phase 4: the tags (or digests) asked for, only now that everything is in place.
+        results: dict[Reference, Descriptor] = {}
+        for ref, item in items.items():
+            document = manifest_of(item)
+            descriptor = self._put_manifest(push, ref.repository, ref.identifier, document)
+            results[ref] = Descriptor(
+                descriptor.media_type,
+                descriptor.digest,
+                descriptor.size,
+                platform=item.platform,
+            )
+        return results
+
+    def _nodes(self, repository: Repository, item: Taggable) -> list[_Node]:
+        """``item``'s sub-manifests with their heights (0 = the root, pushed by tag)."""
+        if isinstance(item, Image):
+            return [_Node(repository, item, 0)]
+        depth: dict[int, int] = {}
+
+        def visit(index: ImageIndex, level: int) -> None:
+            for child in index.children:
+                depth[id(child)] = max(depth.get(id(child), 0), level)
+                if isinstance(child, ImageIndex):
+                    visit(child, level + 1)
+
+        visit(item, 1)
+        deepest = max(depth.values(), default=0)
+        # Height counts from the leaves so that a level only waits for levels below it.
+        nodes = [_Node(repository, child, deepest - depth[id(child)] + 1) for child in item.walk()]
+        unique = {id(n.item): n for n in nodes}
+        return [*unique.values(), _Node(repository, item, 0)]
+
+    def _prepare_scopes(self, push: _Push, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
+        """Per registry: push+pull on each target repository first, then pull on mount sources.
+
+        Some registries read only the first scope, so the push scope leads. The token is
+        fetched here, once, before any body is streamed.
+        """
+        for repository, repo_blobs in blobs.items():
+            scopes = push.scopes.setdefault(repository.registry, [])
+            push_scope = repository.scope("pull,push")
+            if push_scope not in scopes:
+                scopes.insert(sum(s.endswith(":pull,push") for s in scopes), push_scope)
+            for blob in repo_blobs:
+                source = blob.mount_source
+                if source and source.registry == repository.registry and source != repository:
+                    pull = source.scope("pull")
+                    if pull not in scopes:
+                        scopes.append(pull)
+        for registry, scopes in push.scopes.items():
+            self.transport.auth(registry).header(scopes)
+
+    def _existing_manifests(
+        self, push: _Push, nodes: Sequence[_Node]
+    ) -> set[tuple[Repository, int]]:
+        """Sub-manifests already in the registry by digest: their blobs need no checks."""
+        candidates = [
+            n
+            for n in nodes
+            if n.height > 0 and not (isinstance(n.item, Image) and n.item.streaming)
+        ]
+        present: set[tuple[Repository, int]] = set()
+
+        def check(node: _Node) -> None:
+            digest = manifest_of(node.item).digest
+            scopes = push.scopes[node.repository.registry]
+            if self._head_manifest_digest(node.repository, str(digest), scopes) == digest:
+                with push.lock:
+                    present.add((node.repository, id(node.item)))
+
+        push.run_all([push.executor.submit(check, n) for n in candidates])
+        # A present index implies its children are present too.
+        for node in candidates:
+            if (node.repository, id(node.item)) in present and isinstance(node.item, ImageIndex):
+                for child in node.item.walk():
+                    present.add((node.repository, id(child)))
+        return present
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    def _submit_blob(self, push: _Push, repository: Repository, blob: Blob) -> Future[None]:
+        """Schedule ``blob`` for ``repository`` once, however many images share it."""
+        key: tuple[Repository, object] = (repository, blob.digest or id(blob))
+        with push.lock:
+            future = push.blob_tasks.get(key)
+            if future is not None:
+                return future
+            if not self.allow_nondistributable and not mt.is_distributable(blob.media_type):
+                log.info("skipping nondistributable layer %s (%s)", blob.digest, blob.media_type)
+                if blob.digest is not None:
+                    push.result.skipped_nondistributable.add(blob.digest)
+                done: Future[None] = Future()
+                done.set_result(None)
+                push.blob_tasks[key] = done
+                return done
+            push.tracker.add_total(blob.size or 0)
+            future = push.executor.submit(self._upload_with_retry, push, repository, blob)
+            push.blob_tasks[key] = future
+            return future
+
+    def _upload_with_retry(self, push: _Push, repository: Repository, blob: Blob) -> None:
+        counted = [0]
+
+        def attempt() -> None:
+            push.tracker.take_back(counted[0])
+            counted[0] = 0
+            self._upload_blob(push, repository, blob, counted)
+
+        what = f"upload {blob.describe()} to {repository.name}"
+        if blob.reopenable:
+            self.retry.call(attempt, what=what, cancelled=push.cancelled)
+        else:
+            attempt()
+
+    def _upload_blob(
+        self, push: _Push, repository: Repository, blob: Blob, counted: list[int]
+    ) -> None:
+        registry = repository.registry
+        scopes = push.scopes[registry]
+        digest = blob.digest
+        if digest is not None and self._blob_exists(repository, digest, scopes):
+            self._count(push, counted, blob.size or 0)
+            with push.lock:
+                push.result.existing.add(digest)
+            log.info("%s: %s already present", repository.name, digest)
+            return
+        location, mounted = self._start_upload(repository, blob, scopes)
+        if mounted:
+            assert digest is not None
+            self._count(push, counted, blob.size or 0)
+            with push.lock:
+                push.result.mounted.add(digest)
+            log.info("%s: mounted %s from %s", repository.name, digest, blob.mount_source)
+            return
+        size = blob.size
+        if (
+            self.chunk_threshold is not None
+            and size is not None
+            and size > self.chunk_threshold
+            and blob.reopenable
+        ):
+            location, hasher = self._upload_chunked(push, repository, blob, location, counted)
+        else:
+            location, hasher = self._upload_whole(push, repository, blob, location, counted)
+        measured = hasher.digest()
+        if digest is not None:
+            hasher.verify(digest, blob.describe())
+        self.transport.request(
+            registry,
+            "PUT",
+            _with_query(location, digest=str(measured)),
+            scopes=scopes,
+            headers={"Content-Length": "0"},
+            body=b"",
+            expected=(201, 204),
+            what=f"commit blob {measured}",
+        )
+        if isinstance(blob, StreamBlob):
+            blob.complete(measured, hasher.size)
+            push.tracker.add_total(hasher.size)
+        with push.lock:
+            push.result.uploaded.add(measured)
+        log.info("%s: uploaded %s (%d bytes)", repository.name, measured, hasher.size)
+
+    def _count(self, push: _Push, counted: list[int], amount: int) -> None:
+        counted[0] += amount
+        push.tracker.advance(amount)
+
+    def _blob_exists(self, repository: Repository, digest: Digest, scopes: Sequence[str]) -> bool:
+        response = self.transport.request(
+            repository.registry,
+            "HEAD",
+            _blobs_path(repository, str(digest)),
+            scopes=scopes,
+            expected=(200, 403, 404),
+            what=f"check blob {digest}",
+        )
+        # Some registries (Artifactory) answer 403 for absent content: treat it as absent.
+        return response.status == 200
+
+    def _start_upload(
+        self, repository: Repository, blob: Blob, scopes: Sequence[str]
+    ) -> tuple[str, bool]:
+        """POST an upload session, mounting when the blob is elsewhere on the same registry.
+
+        Returns the upload URL (absolute) and whether the blob was mounted instead.
+        """
+        registry = repository.registry
+        path = _blobs_path(repository, "uploads/")
+        source = blob.mount_source
+        if (
+            source is not None
+            and source.registry == registry
+            and source != repository
+            and blob.digest is not None
+        ):
+            mount_path = _with_query(path, mount=str(blob.digest), **{"from": source.path})
+            try:
+                response = self.transport.request(
+                    registry,
+                    "POST",
+                    mount_path,
+                    scopes=scopes,
+                    headers={"Content-Length": "0"},
+                    body=b"",
+                    expected=(201, 202),
+                    what=f"mount {blob.digest} from {source.path}",
+                )
+            except RegistryError as refused:
+                # Registries refuse mounts in many ways (401, 400, 404): upload instead.
+                log.info("mount refused (%s); uploading instead", refused)
+            else:
+                if response.status == 201:
+                    return "", True
+                return self._location(registry, mount_path, response.headers.get("Location")), False
+        response = self.transport.request(
+            registry,
+            "POST",
+            path,
+            scopes=scopes,
+            headers={"Content-Length": "0"},
+            body=b"",
+            expected=(202,),
+            what=f"start upload of {blob.describe()}",
+        )
+        return self._location(registry, path, response.headers.get("Location")), False
+
+    def _location(self, registry: Registry, request_url: str, location: str | None) -> str:
+        """Resolve an upload ``Location`` (relative or absolute) against the request URL."""
+        if not location:
+            raise RegistryError(
+                method="POST",
+                url=request_url,
+                status=202,
+                context="the registry started an upload but sent no Location header",
+            )
+        base = urllib.parse.urljoin(self.transport.base_url(registry) + "/", request_url)
+        return urllib.parse.urljoin(base, location)
+
+    def _body(
+        self,
+        push: _Push,
+        reader: BinaryIO,
+        hasher: Hasher,
+        counted: list[int],
+        limit: int | None = None,
+    ) -> Iterator[bytes]:
+        """Stream ``reader`` (at most ``limit`` bytes), hashing and counting as it goes."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            if push.cancelled.is_set():
+                raise PushInterruptedError("upload cancelled")
+            data = reader.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            if not data:
+                return
+            hasher.update(data)
+            if remaining is not None:
+                remaining -= len(data)
+            self._count(push, counted, len(data))
+            yield data
+
+    def _upload_whole(
+        self,
+        push: _Push,
+        repository: Repository,
+        blob: Blob,
+        location: str,
+        counted: list[int],
+    ) -> tuple[str, Hasher]:
+        hasher = Hasher(blob.digest.algorithm if blob.digest else "sha256")
+        headers = {"Content-Type": "application/octet-stream"}
+        if blob.size is not None:
+            headers["Content-Length"] = str(blob.size)
+        reader = blob.open()
+        try:
+            response = self.transport.request(
+                repository.registry,
+                "PATCH",
+                location,
+                scopes=push.scopes[repository.registry],
+                headers=headers,
+                body=self._body(push, reader, hasher, counted),
+                expected=(202, 204),
+                what=f"upload {blob.describe()}",
+            )
+        finally:
+            reader.close()
+        if blob.size is not None and hasher.size != blob.size:
+            raise BlobError(
+                f"{blob.describe()}: read {hasher.size} bytes but the blob is declared as "
+                f"{blob.size}; the source changed while it was being pushed"
+            )
+        return self._location(
+            repository.registry, location, response.headers.get("Location")
+        ), hasher
+
+    def _upload_chunked(
+        self,
+        push: _Push,
+        repository: Repository,
+        blob: Blob,
+        location: str,
+        counted: list[int],
+    ) -> tuple[str, Hasher]:
+        """PATCH fixed-size chunks; after a failed chunk, resume from the registry's offset."""
+        size = blob.size
+        assert size is not None
+        registry = repository.registry
+        scopes = push.scopes[registry]
+        algorithm = blob.digest.algorithm if blob.digest else "sha256"
+        hasher = Hasher(algorithm)
+        offset = 0
+        failures = 0
+        with blob.open() as reader:
+            while offset < size:
+                length = min(self.chunk_size, size - offset)
+                checkpoint, sent = hasher.checkpoint(), counted[0]
+                reader.seek(offset)
+                try:
+                    response = self.transport.request(
+                        registry,
+                        "PATCH",
+                        location,
+                        scopes=scopes,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Length": str(length),
+                            "Content-Range": f"{offset}-{offset + length - 1}",
+                        },
+                        body=self._body(push, reader, hasher, counted, limit=length),
+                        expected=(202, 204),
+                        what=f"upload chunk {offset}-{offset + length - 1} of {blob.describe()}",
+                    )
+                except (RegistryError, TransportError) as error:
+                    failures += 1
+                    if not is_temporary(error) or failures >= self.retry.attempts:
+                        raise
+                    hasher.restore(checkpoint)
+                    push.tracker.take_back(counted[0] - sent)
+                    counted[0] = sent
+                    resumed = self._resume_offset(registry, location, scopes, offset)
+                    log.info(
+                        "chunk at %d of %s failed (%s); resuming at %d",
+                        offset,
+                        blob.describe(),
+                        error,
+                        resumed,
+                    )
+                    if resumed > offset:
+                        # The registry kept part of the failed chunk: hash it without resending.
+                        reader.seek(offset)
+                        for _ in self._body(push, reader, hasher, counted, limit=resumed - offset):
+                            pass
+                        offset = resumed
+                    push.cancelled.wait(self.retry.delay(failures, error))
+                    continue
+                location = self._location(registry, location, response.headers.get("Location"))
+                offset += length
+        return location, hasher
+
+    def _resume_offset(
+        self, registry: Registry, location: str, scopes: Sequence[str], chunk_start: int
+    ) -> int:
+        """Ask the registry how much of the upload it holds (GET on the upload URL)."""
+        response = self.transport.request(
+            registry,
+            "GET",
+            location,
+            scopes=scopes,
+            expected=(204,),
+            what="check upload progress",
+        )
+        end = _upload_range_end(response.headers.get("Range"))
+        if end is None:
+            return chunk_start
+        # "0-0" means both "nothing" and "one byte"; the chunk start disambiguates.
+        held = 0 if end == 0 and chunk_start == 0 else end + 1
+        # Never move backwards past bytes already confirmed, nor forwards past the chunk.
+        return max(chunk_start, held) if held >= chunk_start else chunk_start
+
+    # -- manifests ------------------------------------------------------------------------
+
+    def _head_manifest_digest(
+        self, repository: Repository, identifier: str, scopes: Sequence[str]
+    ) -> Digest | None:
+        response = self.retry.call(
+            lambda: self.transport.request(
+                repository.registry,
+                "HEAD",
+                _manifests_path(repository, identifier),
+                scopes=scopes,
+                headers={"Accept": MANIFEST_ACCEPT},
+                expected=(200, 403, 404),
+                what=f"check manifest {repository.name}:{identifier}",
+            ),
+            what=f"check manifest {identifier}",
+        )
+        if response.status != 200:
+            return None
+        header = response.headers.get("Docker-Content-Digest")
+        try:
+            return Digest.parse(header) if header else None
+        except ValueError:
+            return None
+
+    def _put_manifest(
+        self,
+        push: _Push,
+        repository: Repository,
+        identifier: str,
+        document: Manifest | Index,
+    ) -> Descriptor:
+        registry = repository.registry
+        scopes = push.scopes[registry]
+        push.tracker.add_total(len(document.raw))
+        where = (
+            f"{repository.name}:{identifier}"
+            if ":" not in identifier
+            else (f"{repository.name}@{identifier}")
+        )
+
+        def put() -> str | None:
+            response = self.transport.request(
+                registry,
+                "PUT",
+                _manifests_path(repository, identifier),
+                scopes=scopes,
+                headers={"Content-Type": document.media_type},
+                body=document.raw,
+                expected=(200, 201),
+                what=f"put manifest {where}",
+            )
+            self._verify_put(where, document, response.headers.get("Docker-Content-Digest"))
+            return response.headers.get("OCI-Subject")
+
+        subject_header = self.retry.call(
+            put, what=f"put manifest {where}", cancelled=push.cancelled
+        )
+        push.tracker.advance(len(document.raw))
+        descriptor = document.descriptor()
+        with push.lock:
+            push.result.manifests[where] = descriptor
+        log.info("%s: put manifest %s", where, descriptor.digest)
+        if document.subject is not None and subject_header is None:
+            self._update_referrers(push, repository, document)
+        return descriptor
+
+    def _verify_put(self, where: str, document: Manifest | Index, header: str | None) -> None:
+        if header and header != str(document.digest):
+            raise ManifestError(
+                where,
+                f"the registry stored the manifest as {header}, but the bytes sent hash to "
+                f"{document.digest}",
+            )
+
+    # -- referrers ------------------------------------------------------------------------
+
+    def _update_referrers(
+        self, push: _Push, repository: Repository, document: Manifest | Index
+    ) -> None:
+        """Make ``document`` findable from its subject: referrers API or the fallback tag."""
+        subject = document.subject
+        assert subject is not None
+        registry = repository.registry
+        scopes = push.scopes[registry]
+        response = self.transport.request(
+            registry,
+            "GET",
+            f"/v2/{repository.path}/referrers/{subject.digest}",
+            scopes=scopes,
+            headers={"Accept": mt.OCI_INDEX},
+            expected=(200, 400, 404, 405),
+            what=f"check referrers API for {subject.digest}",
+        )
+        if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
+            log.info("%s: registry lists referrers of %s itself", repository.name, subject.digest)
+            return
+        entry = document.referrer_descriptor()
+        self.retry.call(
+            lambda: self._add_to_fallback_index(push, repository, subject.digest, entry),
+            what=f"update referrers tag {subject.digest.fallback_tag}",
+            cancelled=push.cancelled,
+        )
+
+    def _add_to_fallback_index(
+        self, push: _Push, repository: Repository, subject: Digest, entry: Descriptor
+    ) -> None:
+        registry = repository.registry
+        scopes = push.scopes[registry]
+        tag = subject.fallback_tag
+        for _ in range(_REFERRERS_ATTEMPTS):
+            response = self.transport.request(
+                registry,
+                "GET",
+                _manifests_path(repository, tag),
+                scopes=scopes,
+                headers={"Accept": MANIFEST_ACCEPT},
+                expected=(200, 404),
+                what=f"read referrers tag {tag}",
+            )
+            etag = response.headers.get("ETag")
+            entries: list[Descriptor] = []
+            if response.status == 200:
+                current = Index.parse(
+                    response.data,
+                    response.headers.get("Content-Type", "").split(";")[0].strip() or None,
+                    where=f"{repository.name}:{tag}",
+                )
+                entries = list(current.manifests)
+            if any(existing.digest == entry.digest for existing in entries):
+                return
+            entries.append(entry)
+            entries.sort(key=lambda d: str(d.digest))
+            index = Index.build(entries)
+            headers = {"Content-Type": index.media_type}
+            if etag:
+                headers["If-Match"] = etag
+            put = self.transport.request(
+                registry,
+                "PUT",
+                _manifests_path(repository, tag),
+                scopes=scopes,
+                headers=headers,
+                body=index.raw,
+                expected=(201, 200, 409, 412),
+                what=f"update referrers tag {tag}",
+            )
+            if put.status in (200, 201):
+                log.info("%s: referrers tag %s lists %s", repository.name, tag, entry.digest)
+                return
+            log.info("referrers tag %s changed meanwhile; reading it again", tag)
+        raise RegistryError(
+            method="PUT",
+            url=_manifests_path(repository, tag),
+            status=412,
+            context=f"referrers tag {tag} kept changing during {_REFERRERS_ATTEMPTS} attempts",
+        )
