@@ -56,8 +56,15 @@ class Image:
             self._check_consistent(manifest)
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, config: Blob, layers: Sequence[Blob]) -> Image:
-        return cls(layers=layers, config=config, manifest=manifest)
+    def from_manifest(
+        cls,
+        manifest: Manifest,
+        config: Blob,
+        layers: Sequence[Blob],
+        *,
+        platform: Platform | None = None,
+    ) -> Image:
+        return cls(layers=layers, config=config, manifest=manifest, platform=platform)
 
     def _check_consistent(self, manifest: Manifest) -> None:
         declared = [d.digest for d in manifest.layers]

@@ -1,0 +1,225 @@
+"""The ``ocipush`` command: argument parsing and presentation only.
+
+Every command is a thin call into the library; errors a user caused print as one
+``error:`` line (plus a hint) and exit with status 1, or 2 for usage and configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from ocipush import __version__
+from ocipush.errors import ConfigError, InvalidReferenceError, OcipushError
+from ocipush.images import Taggable
+from ocipush.layout import is_layout_reference, parse_layout_reference, read_layout, write_layout
+from ocipush.model import Descriptor
+from ocipush.progress import ProgressCallback, ProgressUpdate
+from ocipush.reference import parse_reference
+from ocipush.remote import Remote
+from ocipush.writer import Writer
+
+__all__ = ["main"]
+
+log = logging.getLogger("ocipush")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class _PlainProgress:
+    """One line per step of progress on a non-terminal, or a redrawn line on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, update: ProgressUpdate) -> None:
+        now = time.monotonic()
+        finished = update.total and update.complete >= update.total
+        if not finished and update.error is None and now - self._last < (0.2 if self._tty else 2):
+            return
+        self._last = now
+        line = f"pushed {_size(update.complete)} of {_size(update.total)}"
+        if self._tty:
+            self._stream.write("\r" + line.ljust(40) + ("\n" if finished else ""))
+        else:
+            self._stream.write(line + "\n")
+        self._stream.flush()
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
+    return Writer(
+        insecure=args.insecure,
+        jobs=args.jobs,
+        allow_nondistributable_artifacts=args.allow_nondistributable_artifacts,
+        progress=progress,
+    )
+
+
+def _progress(args: argparse.Namespace) -> ProgressCallback | None:
+    return None if args.no_progress else _PlainProgress(sys.stderr)
+
+
+def _read_source(text: str, writer: Writer) -> Taggable:
+    if is_layout_reference(text):
+        layout = parse_layout_reference(text)
+        return read_layout(layout.path, layout.tag)
+    return Remote(writer.transport).get(parse_reference(text))
+
+
+def _write_target(text: str, item: Taggable, writer: Writer) -> str:
+    """Write ``item`` to ``text`` and return what to print: ``REPOSITORY@DIGEST``."""
+    if is_layout_reference(text):
+        layout = parse_layout_reference(text)
+        descriptor: Descriptor = write_layout(
+            layout.path,
+            item,
+            layout.tag,
+            allow_nondistributable=writer.allow_nondistributable,
+        )
+        return f"oci:{layout.path}@{descriptor.digest}"
+    ref = parse_reference(text)
+    descriptor = writer.multi_write({ref: item})[ref]
+    log.info("%s", writer.last_result.summary())
+    return f"{ref.repository.name}@{descriptor.digest}"
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    writer = _writer(args, _progress(args))
+    if not is_layout_reference(args.destination):
+        parse_reference(args.destination)  # fail on a bad target before reading anything
+    item = _read_source(args.source, writer)
+    print(_write_target(args.destination, item, writer))
+    return EXIT_OK
+
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    writer = _writer(args, None)
+    ref = parse_reference(args.reference)
+    target = ref.with_tag(args.new_tag)
+    document = Remote(writer.transport).manifest(ref)
+    descriptor = writer.put(target, document)
+    print(f"{target.repository.name}@{descriptor.digest}")
+    return EXIT_OK
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    writer = _writer(args, None)
+    ref = parse_reference(args.reference)
+    digest = writer.delete(ref)
+    print(f"{ref.repository.name}@{digest}")
+    return EXIT_OK
+
+
+def _add_writer_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=4, help="blobs uploaded at once (default: 4)"
+    )
+    parser.add_argument(
+        "--insecure",
+        action="append",
+        default=[],
+        metavar="REGISTRY",
+        help="allow plain http to REGISTRY (repeatable); loopback registries always may",
+    )
+    parser.add_argument(
+        "--allow-nondistributable-artifacts",
+        action="store_true",
+        help="also upload nondistributable (foreign) layers",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not report progress")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more output (-vv for debug)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocipush",
+        description="Publish Python projects as OCI images and artifacts to container registries.",
+    )
+    parser.add_argument("--version", action="version", version=f"ocipush {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    copy = commands.add_parser(
+        "copy",
+        help="copy an image or index between registries and OCI layouts",
+        description=(
+            "Copy SRC to DST. Each is a registry reference (ghcr.io/acme/app:1.0) or an OCI "
+            "layout (oci:PATH[:TAG]). Blobs are mounted within a registry and streamed "
+            "between registries, never stored on disk."
+        ),
+    )
+    copy.add_argument("source", metavar="SRC")
+    copy.add_argument("destination", metavar="DST")
+    _add_writer_flags(copy)
+    copy.set_defaults(handler=_cmd_copy)
+
+    tag = commands.add_parser("tag", help="add a tag to an image in a registry")
+    tag.add_argument("reference", metavar="REF")
+    tag.add_argument("new_tag", metavar="NEWTAG")
+    _add_writer_flags(tag)
+    tag.set_defaults(handler=_cmd_tag)
+
+    delete = commands.add_parser("delete", help="delete a manifest (by tag or digest)")
+    delete.add_argument("reference", metavar="REF")
+    _add_writer_flags(delete)
+    delete.set_defaults(handler=_cmd_delete)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("ocipush")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if getattr(args, "jobs", 1) < 1:
+        parser.error("--jobs must be at least 1")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (ConfigError, InvalidReferenceError) as error:
+        _report(error, args.verbose)
+        return EXIT_USAGE
+    except OcipushError as error:
+        _report(error, args.verbose)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(error: OcipushError, verbosity: int) -> None:
+    if verbosity > 1:
+        log.debug("traceback", exc_info=error)
+    print(f"error: {error}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

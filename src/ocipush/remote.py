@@ -1,0 +1,95 @@
+"""Reading from registries: manifests, and images whose blobs stay remote until sent.
+
+A remote image never touches the disk: its blobs are :class:`~ocipush.blobs.RemoteBlob`
+sources that the writer mounts (same registry) or streams straight into the target.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from ocipush import media_types as mt
+from ocipush.blobs import RemoteBlob
+from ocipush.digest import Digest, digest_of
+from ocipush.errors import DigestMismatchError
+from ocipush.images import Image, ImageIndex, Taggable
+from ocipush.model import Descriptor, Index, Manifest, Platform, parse_manifest
+from ocipush.reference import Reference, Repository
+from ocipush.transport import Transport
+
+__all__ = ["Remote"]
+
+MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_TYPES)
+
+
+class Remote:
+    """Reads manifests and images from registries through a :class:`Transport`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def manifest(self, ref: Reference) -> Manifest | Index:
+        """The manifest or index at ``ref``, verified against the digest it was asked by."""
+        return self._manifest(ref.repository, ref.identifier, ref.digest)
+
+    def _manifest(
+        self, repository: Repository, identifier: str, expected: Digest | None
+    ) -> Manifest | Index:
+        where = (
+            f"{repository.name}:{identifier}"
+            if expected is None
+            else (f"{repository.name}@{identifier}")
+        )
+        response = self.transport.request(
+            repository.registry,
+            "GET",
+            f"/v2/{repository.path}/manifests/{identifier}",
+            scopes=[repository.scope("pull")],
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=f"get manifest {where}",
+        )
+        raw = response.data
+        if expected is not None and digest_of(raw, expected.algorithm) != expected:
+            raise DigestMismatchError(
+                f"manifest {where}", str(expected), str(digest_of(raw, expected.algorithm))
+            )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
+        return parse_manifest(raw, media_type, where=where)
+
+    def get(self, ref: Reference) -> Taggable:
+        """The image or index at ``ref``: child manifests fetched, blobs left remote."""
+        return self._taggable(ref.repository, self.manifest(ref), None)
+
+    def _taggable(
+        self, repository: Repository, document: Manifest | Index, platform: Platform | None
+    ) -> Taggable:
+        if isinstance(document, Index):
+            children = [
+                self._taggable(
+                    repository,
+                    self._manifest(repository, str(entry.digest), entry.digest),
+                    entry.platform,
+                )
+                for entry in document.manifests
+                if mt.is_manifest(entry.media_type)
+            ]
+            return ImageIndex(children, index=document, platform=platform)
+        return Image.from_manifest(
+            document,
+            self.blob(repository, document.config),
+            [self.blob(repository, layer) for layer in document.layers],
+            platform=platform,
+        )
+
+    def blob(self, repository: Repository, descriptor: Descriptor) -> RemoteBlob:
+        """A source for one blob of ``repository``, opened only when it is sent."""
+
+        def fetch() -> BinaryIO:
+            return self.transport.fetch(
+                repository.registry,
+                f"/v2/{repository.path}/blobs/{descriptor.digest}",
+                scopes=[repository.scope("pull")],
+                what=f"get blob {descriptor.digest} from {repository.name}",
+            )
+
+        return RemoteBlob(repository, descriptor, fetch)
