@@ -24,7 +24,7 @@ from ocipush.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.model import Descriptor, Index, parse_manifest
 
 # The tag grammar is the registry's, so that a layout tag can also be pushed as-is.
-from ocipush.reference import _TAG, _TAG_PROBLEM
+from ocipush.reference import TAG_PROBLEM, is_valid_tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,7 +77,7 @@ def parse_layout_reference(text: str) -> LayoutReference:
         raise LayoutError(f"{text!r} is not a layout reference: write oci:PATH or oci:PATH:TAG")
     rest = text[len(_SCHEME) :]
     path, colon, tag = rest.rpartition(":")
-    if colon and path and _TAG.fullmatch(tag):
+    if colon and path and is_valid_tag(tag):
         return LayoutReference(Path(path), tag)
     if not rest:
         raise LayoutError(f"{text!r}: the layout path is empty; write oci:PATH or oci:PATH:TAG")
@@ -243,8 +243,8 @@ def write_layout(
     :raises LayoutError: ``path`` is not a layout or cannot be written, or ``tag`` is invalid.
     :raises DigestMismatchError: a blob's content does not match its declared digest.
     """
-    if tag is not None and not _TAG.fullmatch(tag):
-        raise LayoutError(f"{tag!r} cannot tag an image in {path}: {_TAG_PROBLEM}")
+    if tag is not None and not is_valid_tag(tag):
+        raise LayoutError(f"{tag!r} cannot tag an image in {path}: {TAG_PROBLEM}")
     try:
         _prepare(path)
         for node in [*item.walk(), item] if isinstance(item, ImageIndex) else [item]:

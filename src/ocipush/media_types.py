@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "DOCKER_CONFIG",
     "DOCKER_FOREIGN_LAYER",
@@ -23,6 +25,7 @@ __all__ = [
     "is_image",
     "is_index",
     "is_manifest",
+    "is_valid_media_type",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -71,3 +74,14 @@ def is_manifest(media_type: str) -> bool:
 def is_distributable(media_type: str) -> bool:
     """Whether a layer of this type may be uploaded (foreign layers may not, by default)."""
     return media_type not in _NONDISTRIBUTABLE
+
+
+# RFC 6838 restricted names; OCI media types carry no parameters.
+_MEDIA_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+
+
+def is_valid_media_type(text: str) -> bool:
+    """Whether ``text`` is a ``type/subtype`` media type without parameters."""
+    return bool(_MEDIA_TYPE.fullmatch(text))

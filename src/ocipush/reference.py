@@ -17,10 +17,12 @@ from ocipush.errors import InvalidReferenceError
 
 __all__ = [
     "DOCKER_HUB",
+    "TAG_PROBLEM",
     "Reference",
     "Registry",
     "Repository",
     "is_loopback",
+    "is_valid_tag",
     "parse_reference",
     "parse_repository",
 ]
@@ -33,6 +35,17 @@ NAME_MAX = 255
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+TAG_PROBLEM = (
+    "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', "
+    "not starting with '.' or '-'"
+)
+
+
+def is_valid_tag(tag: str) -> bool:
+    """Whether ``tag`` follows the tag grammar (see :data:`TAG_PROBLEM`)."""
+    return bool(_TAG.fullmatch(tag))
+
+
 _HOSTNAME = re.compile(
     r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
 )
@@ -43,8 +56,11 @@ def _validate_host(host: str, text: str) -> None:
     if host.startswith("["):
         literal, sep, rest = host[1:].partition("]")
         try:
-            ipaddress.IPv6Address(literal)
+            address: ipaddress.IPv6Address | None = ipaddress.IPv6Address(literal)
         except ValueError:
+            address = None
+        # A zone ID (``%eth0``) may hold any character, CR/LF included: never a registry host.
+        if address is None or address.scope_id is not None:
             raise InvalidReferenceError(text, f"{host!r} is not a valid IPv6 registry address")
         if not sep or (rest and not (rest.startswith(":") and _PORT.fullmatch(rest[1:]))):
             raise InvalidReferenceError(text, f"{host!r} is not a valid registry host[:port]")
@@ -58,6 +74,8 @@ def _hostname(host: str) -> str:
     """``host`` without its port (and without IPv6 brackets)."""
     if host.startswith("["):
         return host[1:].partition("]")[0]
+    if host.count(":") > 1:  # a bare IPv6 address such as ``::1``
+        return host
     return host.partition(":")[0]
 
 
@@ -138,13 +156,14 @@ class Reference:
         """What goes after ``/manifests/``: the digest when there is one, else the tag."""
         if self.digest is not None:
             return str(self.digest)
-        assert self.tag is not None  # guaranteed by parse_reference
+        if self.tag is None:  # only when built by hand: parse_reference always sets one
+            raise InvalidReferenceError(str(self), "a tag or a digest is required")
         return self.tag
 
     def with_tag(self, tag: str) -> Reference:
         """This repository with ``tag`` (validated) and no digest."""
-        if not _TAG.fullmatch(tag):
-            raise InvalidReferenceError(tag, _TAG_PROBLEM)
+        if not is_valid_tag(tag):
+            raise InvalidReferenceError(tag, TAG_PROBLEM)
         return Reference(self.repository, tag, None)
 
     def with_digest(self, digest: Digest) -> Reference:
@@ -159,24 +178,21 @@ class Reference:
         return text
 
 
-_TAG_PROBLEM = (
-    "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', "
-    "not starting with '.' or '-'"
-)
-
-
 def _split_registry(text: str, name: str) -> tuple[Registry, str]:
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
-        registry = Registry.parse(first)
+        try:
+            registry = Registry.parse(first)
+        except InvalidReferenceError as exc:
+            raise InvalidReferenceError(text, exc.problem) from None
         path = rest
     else:
         registry = Registry(DOCKER_HUB)
         path = name
-    if registry.host == DOCKER_HUB and "/" not in path:
-        path = f"library/{path}"
     if not path:
         raise InvalidReferenceError(text, "the repository name is empty")
+    if registry.host == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
     if path != path.lower() and _PATH.fullmatch(path.lower()):
         raise InvalidReferenceError(text, "repository names must be lowercase")
     if not _PATH.fullmatch(path):
@@ -194,6 +210,8 @@ def parse_repository(text: str) -> Repository:
     """Parse ``[registry/]repository`` (no tag, no digest)."""
     if not text:
         raise InvalidReferenceError(text, "the reference is empty")
+    if any(c.isspace() for c in text):
+        raise InvalidReferenceError(text, "a reference cannot contain white space")
     registry, path = _split_registry(text, text)
     return Repository(registry, path)
 
@@ -221,8 +239,8 @@ def parse_reference(text: str, *, default_tag: str | None = DEFAULT_TAG) -> Refe
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not _TAG.fullmatch(tag):
-            raise InvalidReferenceError(text, _TAG_PROBLEM)
+        if not is_valid_tag(tag):
+            raise InvalidReferenceError(text, TAG_PROBLEM)
     registry, path = _split_registry(text, name)
     if tag is None and digest is None:
         if default_tag is None:
