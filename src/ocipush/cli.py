@@ -7,18 +7,25 @@ Every command is a thin call into the library; errors a user caused print as one
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from ocipush import __version__
+from ocipush.config import DEFAULT_TARGET, TargetConfig
 from ocipush.errors import ConfigError, InvalidReferenceError, OcipushError
 from ocipush.images import Taggable
 from ocipush.layout import is_layout_reference, parse_layout_reference, read_layout, write_layout
+from ocipush.manager import PluginManager
 from ocipush.model import Descriptor
+from ocipush.plugins.outputs import result_document
 from ocipush.progress import ProgressCallback, ProgressUpdate
+from ocipush.project import Project
+from ocipush.publish import execute, make_plan, open_project
 from ocipush.reference import parse_reference
 from ocipush.remote import Remote
 from ocipush.writer import Writer
@@ -109,6 +116,48 @@ def _cmd_copy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _project_run(args: argparse.Namespace) -> tuple[Project, PluginManager]:
+    return open_project(
+        Path(args.project).resolve(),
+        requested_plugins=args.plugin,
+        insecure=args.insecure,
+        jobs=args.jobs,
+        allow_nondistributable_artifacts=args.allow_nondistributable_artifacts or None,
+    )
+
+
+def _target_overrides(args: argparse.Namespace) -> list[TargetConfig] | None:
+    return [TargetConfig(ref) for ref in args.target] if args.target else None
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    project, manager = _project_run(args)
+    plan = make_plan(project, manager, targets=_target_overrides(args), check=args.check)
+    print(plan.render_json() if args.json else plan.render_table())
+    return EXIT_OK
+
+
+def _cmd_push(args: argparse.Namespace, *, layouts_only: bool = False) -> int:
+    project, manager = _project_run(args)
+    targets = _target_overrides(args)
+    if layouts_only:
+        configured = targets if targets is not None else list(project.settings.targets)
+        targets = [t for t in configured if t.is_layout] or [DEFAULT_TARGET]
+    plan = make_plan(project, manager, targets=targets)
+    results = execute(plan, project, manager, progress=_progress(args))
+    if args.json:
+        print(json.dumps(result_document(results, project), indent=2))
+    else:
+        for result in results:
+            for ref in result.refs:
+                print(ref)
+    return EXIT_OK
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    return _cmd_push(args, layouts_only=True)
+
+
 def _cmd_tag(args: argparse.Namespace) -> int:
     writer = _writer(args, None)
     ref = parse_reference(args.reference)
@@ -149,6 +198,28 @@ def _add_writer_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_project_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project", default=".", metavar="DIR", help="the project directory (default: .)"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="publish to REF instead of the configured targets (repeatable)",
+    )
+    parser.add_argument(
+        "-p",
+        dest="plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="load plugin module NAME, or disable plugin NAME with no:NAME (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a machine-readable result")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocipush",
@@ -156,6 +227,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ocipush {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = commands.add_parser(
+        "plan",
+        help="show what would be published where, without publishing",
+        description="Show the plan: per target, blobs with their action, manifests, tags, "
+        "token scopes and notes.",
+    )
+    plan.add_argument(
+        "--check",
+        action="store_true",
+        help="ask the registries which blobs they already have (HEAD requests only)",
+    )
+    _add_project_flags(plan)
+    _add_writer_flags(plan)
+    plan.set_defaults(handler=_cmd_plan)
+
+    push = commands.add_parser("push", help="build the content and publish it to every target")
+    _add_project_flags(push)
+    _add_writer_flags(push)
+    push.set_defaults(handler=_cmd_push)
+
+    build = commands.add_parser(
+        "build", help="build the content into OCI layouts only (default dist/oci)"
+    )
+    _add_project_flags(build)
+    _add_writer_flags(build)
+    build.set_defaults(handler=_cmd_build)
 
     copy = commands.add_parser(
         "copy",

@@ -47,6 +47,7 @@ __all__ = [
     "load_settings",
     "parse_settings",
     "project_variables",
+    "read_pyproject",
 ]
 
 DEFAULT_BACKEND = "setuptools.build_meta"
@@ -788,6 +789,14 @@ def _static_metadata(document: Mapping[str, Any]) -> dict[str, str] | None:
     if not isinstance(name, str) or not isinstance(version, str):
         return None
     return project_variables(name, version)
+
+
+def read_pyproject(project_dir: Path) -> dict[str, Any]:
+    """The whole ``pyproject.toml`` of ``project_dir``, unvalidated.
+
+    :raises ConfigError: if the file is missing or not TOML, with the position.
+    """
+    return _read_toml(project_dir / _PYPROJECT)
 
 
 def load_settings(project_dir: Path, *, plugin_names: Collection[str] = ()) -> Settings:

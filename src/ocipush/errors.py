@@ -22,6 +22,7 @@ __all__ = [
     "LayoutError",
     "ManifestError",
     "OcipushError",
+    "PluginError",
     "PushInterruptedError",
     "RegistryError",
     "RegistryErrorDetail",
@@ -156,6 +157,10 @@ class CredentialsFileError(AuthError):
 
 class CredentialHelperError(AuthError):
     """A ``docker-credential-*`` helper is missing, failed, timed out or answered nonsense."""
+
+
+class PluginError(OcipushError):
+    """A plugin failed to load, or raised something other than an ocipush error."""
 
 
 class PushInterruptedError(OcipushError):

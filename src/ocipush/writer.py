@@ -33,7 +33,7 @@ from ocipush.reference import Reference, Registry, Repository
 from ocipush.retry import RetryPolicy, is_temporary
 from ocipush.transport import Timeouts, Transport
 
-__all__ = ["PushResult", "Writer"]
+__all__ = ["PushResult", "Writer", "token_scopes"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,28 @@ def _upload_range_end(header: str | None) -> int | None:
         return None
     end = header.rsplit("-", 1)[1].strip()
     return int(end) if end.isdigit() else None
+
+
+def token_scopes(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[str]]:
+    """Per registry: push+pull on each target repository first, then pull on mount sources.
+
+    Some registries read only the first scope, so the push scopes lead.
+
+    :param blobs: the blobs going to each target repository.
+    """
+    scopes_by_registry: dict[Registry, list[str]] = {}
+    for repository, repo_blobs in blobs.items():
+        scopes = scopes_by_registry.setdefault(repository.registry, [])
+        push_scope = repository.scope("pull,push")
+        if push_scope not in scopes:
+            scopes.insert(sum(s.endswith(":pull,push") for s in scopes), push_scope)
+        for blob in repo_blobs:
+            source = blob.mount_source
+            if source and source.registry == repository.registry and source != repository:
+                pull = source.scope("pull")
+                if pull not in scopes:
+                    scopes.append(pull)
+    return scopes_by_registry
 
 
 @dataclass
@@ -220,6 +242,10 @@ class Writer:
         finally:
             push.close()
 
+    def has_blob(self, repository: Repository, digest: Digest) -> bool:
+        """Whether ``repository`` holds blob ``digest`` (a HEAD request; writes nothing)."""
+        return self._blob_exists(repository, digest, [repository.scope("pull")])
+
     def delete(self, ref: Reference) -> Digest:
         """Delete the manifest ``ref`` names (a tag is resolved to its digest first)."""
         repository = ref.repository
@@ -333,22 +359,8 @@ class Writer:
         return [*unique.values(), _Node(repository, item, 0)]
 
     def _prepare_scopes(self, push: _Push, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
-        """Per registry: push+pull on each target repository first, then pull on mount sources.
-
-        Some registries read only the first scope, so the push scope leads. The token is
-        fetched here, once, before any body is streamed.
-        """
-        for repository, repo_blobs in blobs.items():
-            scopes = push.scopes.setdefault(repository.registry, [])
-            push_scope = repository.scope("pull,push")
-            if push_scope not in scopes:
-                scopes.insert(sum(s.endswith(":pull,push") for s in scopes), push_scope)
-            for blob in repo_blobs:
-                source = blob.mount_source
-                if source and source.registry == repository.registry and source != repository:
-                    pull = source.scope("pull")
-                    if pull not in scopes:
-                        scopes.append(pull)
+        """Compute the token scopes and fetch the tokens once, before any body is streamed."""
+        push.scopes = token_scopes(blobs)
         for registry, scopes in push.scopes.items():
             self.transport.auth(registry).header(scopes)
 

@@ -1,0 +1,217 @@
+"""Hook specifications: the plugin author's manual.
+
+A plugin is a module or object with functions named like the hooks below, marked with
+:data:`hookimpl`::
+
+    from ocipush import hookimpl
+
+    @hookimpl
+    def ocipush_add_layers(project):
+        return [my_layer_blob(project.root / "static")]
+
+Make it known through an entry point in the ``ocipush`` group::
+
+    [project.entry-points.ocipush]
+    mylayers = "mypkg.ocipush_plugin"
+
+or, for a module inside the project, ``plugins = ["ci.oci_hooks"]`` in ``[tool.ocipush]``,
+or ``-p mypkg.ocipush_plugin`` on the command line. ``-p no:NAME`` disables a plugin,
+built-ins included (except the essential ``registry`` and ``layout`` targets).
+
+A plugin may own the sub-table ``[tool.ocipush.<its name>]``; it reads it in
+:func:`ocipush_configure` and reports problems from :func:`ocipush_validate`.
+
+Hooks run in this order, once per run:
+
+1. configure: :func:`ocipush_configure`, :func:`ocipush_validate`
+2. content: :func:`ocipush_file_media_type` (as asked), :func:`ocipush_add_layers`,
+   :func:`ocipush_build_image`, :func:`ocipush_add_artifacts`
+3. targets: :func:`ocipush_make_target`, :func:`ocipush_add_targets`
+4. plan: :func:`ocipush_modify_plan`
+5. push: :func:`ocipush_after_push`
+
+Hooks receive keyword arguments; an implementation may accept only those it needs.
+Every hook may raise :class:`ocipush.errors.OcipushError` to stop the run with a message;
+any other exception is reported as a failure of the plugin, by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ocipush.blobs import Blob
+    from ocipush.config import TargetConfig
+    from ocipush.errors import ConfigProblem
+    from ocipush.images import Taggable
+    from ocipush.plan import Plan, PushItem, Target, TargetResult
+    from ocipush.project import Project
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+#: The pluggy project name, and the entry-point group plugins are found in.
+PROJECT_NAME = "ocipush"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------------------
+# configure
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def ocipush_configure(project: Project) -> None:
+    """Read your configuration; called once, before anything else.
+
+    Your sub-table is ``project.settings.plugin_tables.get("<your plugin name>")``, or
+    ``None`` when the project has none. Keep what you need on your plugin object.
+
+    :param project: the project being published.
+    """
+
+
+@hookspec
+def ocipush_validate(project: Project) -> Sequence[ConfigProblem] | None:
+    """Report problems with your configuration; all plugins' problems are shown together.
+
+    Return :class:`ocipush.errors.ConfigProblem` values whose ``path`` is the key path
+    (``tool.ocipush.myplugin.level``) and whose message quotes the value and says what is
+    wrong. Any problem stops the run with exit code 2 before anything is built or pushed.
+
+    :param project: the project being published.
+    :return: problems, or ``None``/empty when all is well.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# content
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ocipush_file_media_type(path: Path, project: Project) -> str | None:
+    """Say which media type a file gets as an artifact layer.
+
+    Asked for each artifact file whose ``media-type`` is not configured. The first
+    non-``None`` answer wins; built-ins answer for wheels and sdists and fall back to
+    ``application/octet-stream``. Use ``@hookimpl(tryfirst=True)`` to take precedence.
+
+    :param path: the file.
+    :param project: the project being published.
+    :return: a media type such as ``application/vnd.acme.report.v1+json``, or ``None``.
+    """
+
+
+@hookspec
+def ocipush_add_layers(project: Project) -> Sequence[Blob] | None:
+    """Contribute layers to the project's image.
+
+    Return layer blobs (usually tar+gzip, with ``diff_id`` set: see
+    :func:`ocipush.layers.build_layer`). Layers from all plugins are stacked in plugin
+    registration order, after the built-in ``[[tool.ocipush.layers]]``.
+
+    :param project: the project being published.
+    :return: layer blobs, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def ocipush_build_image(project: Project, layers: Sequence[Blob]) -> Taggable | None:
+    """Assemble the project's image (or a multi-platform index) from ``layers``.
+
+    The first non-``None`` answer wins. The built-in answer, used when no plugin gives
+    one and there are layers, is a ``linux/amd64`` image on ``scratch``. Return ``None``
+    to leave the choice to later plugins; with no layers and no answer, there is no image
+    and only artifacts are published.
+
+    :param project: the project being published.
+    :param layers: every contributed layer, in order.
+    :return: an :class:`ocipush.images.Image` or :class:`ocipush.images.ImageIndex`.
+    """
+
+
+@hookspec
+def ocipush_add_artifacts(project: Project, image: Taggable | None) -> Sequence[PushItem] | None:
+    """Contribute artifacts: manifests that carry files rather than a runnable image.
+
+    Return :class:`ocipush.plan.PushItem` values with ``role="artifact"``. To attach one to
+    the image of this run, set its manifest's ``subject`` to ``image.descriptor()``; the
+    writer then keeps the subject's referrers list (API or fallback tag) up to date.
+
+    :param project: the project being published.
+    :param image: the image built in this run, or ``None``.
+    :return: items to publish to every target, after the image.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# targets
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ocipush_make_target(
+    config: TargetConfig, ref: str, tags: Sequence[str], project: Project
+) -> Target | None:
+    """Turn one ``[[tool.ocipush.targets]]`` entry (or a ``--target``) into a target.
+
+    The first non-``None`` answer wins. Built-ins answer for ``oci:PATH[:TAG]`` (a layout)
+    and for registry references. Answer for your own scheme (``s3://…``) to add a kind.
+
+    :param config: the entry as configured (templates unexpanded).
+    :param ref: its ``ref``, expanded.
+    :param tags: its extra ``tags``, expanded.
+    :param project: the project being published.
+    :return: an object implementing :class:`ocipush.plan.Target`, or ``None``.
+    """
+
+
+@hookspec
+def ocipush_add_targets(project: Project) -> Sequence[Target] | None:
+    """Add targets that are not in the configuration (e.g. from a CI environment).
+
+    :param project: the project being published.
+    :return: extra targets, or ``None``.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# plan
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def ocipush_modify_plan(plan: Plan, project: Project) -> Plan | None:
+    """Change the whole plan, last, before it is shown or executed.
+
+    Implementations are applied in turn, each receiving the previous one's result. The
+    plan is immutable: return a modified copy (``dataclasses.replace``), or ``None`` to
+    keep it. This is the single place to drop a target, add tags, or veto a release.
+
+    :param plan: the plan so far.
+    :param project: the project being published.
+    :return: the new plan, or ``None``.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# push
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def ocipush_after_push(results: Sequence[TargetResult], project: Project) -> None:
+    """React to a completed push: write files, notify, sign.
+
+    Called once after every target succeeded (not after ``ocipush plan``), with what each
+    target received: the main digest and every ref.
+
+    :param results: one result per target, in plan order.
+    :param project: the project being published.
+    """

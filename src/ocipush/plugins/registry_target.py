@@ -1,0 +1,141 @@
+"""Built-in plugin ``registry``: publish to a container registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ocipush import media_types as mt
+from ocipush.blobs import Blob
+from ocipush.config import TargetConfig
+from ocipush.digest import Digest
+from ocipush.hookspecs import hookimpl
+from ocipush.images import Image, ImageIndex, Taggable, manifest_of
+from ocipush.keychain import DefaultKeychain
+from ocipush.layout import is_layout_reference
+from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
+from ocipush.progress import ProgressCallback
+from ocipush.project import Project
+from ocipush.reference import Reference, parse_reference
+from ocipush.writer import Writer, token_scopes
+
+
+class RegistryTarget:
+    """A registry repository; the image gets the ref's tag plus the configured extra tags."""
+
+    kind = "registry"
+
+    def __init__(
+        self, ref: Reference, extra_tags: Sequence[str], project: Project, *, insecure: bool
+    ) -> None:
+        self.ref = ref
+        self.extra_tags = tuple(extra_tags)
+        settings = project.settings
+        hosts = [*project.insecure_registries, *([ref.registry.host] if insecure else [])]
+        self.writer = Writer(
+            keychain=DefaultKeychain(),
+            insecure=hosts,
+            jobs=settings.jobs,
+            allow_nondistributable_artifacts=settings.allow_nondistributable_artifacts,
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self.ref)
+
+    def _image_refs(self) -> list[Reference]:
+        refs = [self.ref]
+        refs += [self.ref.with_tag(tag) for tag in self.extra_tags if tag != self.ref.tag]
+        return refs
+
+    def _item_refs(self, item: PushItem, digest: Digest) -> list[Reference]:
+        if item.role == "image":
+            return self._image_refs()
+        if item.tags:
+            return [self.ref.with_tag(tag) for tag in item.tags]
+        return [self.ref.with_digest(digest)]
+
+    def plan(self, items: Sequence[PushItem], *, check: bool) -> TargetPlan:
+        repository = self.ref.repository
+        allow = self.writer.allow_nondistributable
+        notes: list[str] = []
+
+        def action(blob: Blob) -> tuple[BlobAction, str | None]:
+            if not allow and not mt.is_distributable(blob.media_type):
+                return "skip-nondistributable", None
+            source = blob.mount_source
+            if (
+                source is not None
+                and source != repository
+                and source.registry == repository.registry
+            ):
+                return "mount", source.name
+            if check and blob.digest is not None and self.writer.has_blob(repository, blob.digest):
+                return "present", None
+            return "upload", None
+
+        blobs, manifests = inventory(
+            items,
+            root_refs=lambda item, digest: tuple(
+                str(r) for r in (self._item_refs(item, digest) if digest else self._image_refs())
+            ),
+            child_ref=lambda digest: str(self.ref.with_digest(digest)),
+            blob_action=action,
+        )
+        skipped = [b for b in blobs if b.action == "skip-nondistributable"]
+        if skipped:
+            notes.append(
+                f"{len(skipped)} nondistributable layer(s) will not be uploaded "
+                "(allow-nondistributable-artifacts = true uploads them)"
+            )
+        if not check:
+            notes.append("existing blobs not checked; `ocipush plan --check` asks the registry")
+        all_blobs = {repository: [b for i in items for b in _blobs(i.item)]}
+        return TargetPlan(
+            target=self.name,
+            kind=self.kind,
+            items=tuple(items),
+            blobs=blobs,
+            manifests=manifests,
+            scopes=tuple(token_scopes(all_blobs)[repository.registry]),
+            notes=tuple(notes),
+        )
+
+    def push(self, plan: TargetPlan, *, progress: ProgressCallback | None) -> TargetResult:
+        self.writer.progress = progress
+        refs: list[str] = []
+        artifacts: list[str] = []
+        digest: str | None = None
+        # Images first: artifacts may name them as their subject.
+        for role_is_image in (True, False):
+            batch: dict[Reference, Taggable] = {}
+            for item in plan.items:
+                if (item.role == "image") != role_is_image:
+                    continue
+                item_digest = manifest_of(item.item).digest
+                for ref in self._item_refs(item, item_digest):
+                    batch[ref] = item.item
+            if not batch:
+                continue
+            for ref, descriptor in self.writer.multi_write(batch).items():
+                refs.append(str(ref) if ref.tag is None else f"{ref}@{descriptor.digest}")
+                if role_is_image:
+                    digest = str(descriptor.digest)
+                elif str(descriptor.digest) not in artifacts:
+                    artifacts.append(str(descriptor.digest))
+        return TargetResult(self.name, self.kind, digest, tuple(refs), tuple(artifacts))
+
+
+def _blobs(item: Taggable) -> list[Blob]:
+    images = (
+        [n for n in item.walk() if isinstance(n, Image)] if isinstance(item, ImageIndex) else [item]
+    )
+    return [layer for image in images for layer in image.layers]
+
+
+@hookimpl(trylast=True)
+def ocipush_make_target(
+    config: TargetConfig, ref: str, tags: Sequence[str], project: Project
+) -> Target | None:
+    if is_layout_reference(ref):
+        return None
+    return RegistryTarget(parse_reference(ref), tags, project, insecure=config.insecure)

@@ -1,0 +1,131 @@
+"""The release job: configuration and plugins make a plan; executing it publishes.
+
+Both front doors, the CLI and the PEP 517 backend, call :func:`make_plan` and
+:func:`execute`; neither knows anything the other does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocipush.config import TargetConfig, read_pyproject
+from ocipush.errors import OcipushError
+from ocipush.manager import PluginManager
+from ocipush.plan import Plan, PushItem, TargetResult
+from ocipush.progress import ProgressCallback
+from ocipush.project import Project, load_project
+
+__all__ = ["configured_plugins", "execute", "make_plan", "open_project"]
+
+log = logging.getLogger(__name__)
+
+
+def configured_plugins(root: Path) -> tuple[str, ...]:
+    """The ``plugins`` list of ``[tool.ocipush]``, read before validation so that the
+    plugins it names can own sub-tables of their own."""
+    table = read_pyproject(root).get("tool", {})
+    table = table.get("ocipush", {}) if isinstance(table, dict) else {}
+    plugins = table.get("plugins", []) if isinstance(table, dict) else []
+    return tuple(p for p in plugins if isinstance(p, str)) if isinstance(plugins, list) else ()
+
+
+def open_project(
+    root: Path,
+    *,
+    requested_plugins: Sequence[str] = (),
+    distributions: tuple[Path, ...] | None = None,
+    output_dir: Path | None = None,
+    insecure: Sequence[str] = (),
+    jobs: int | None = None,
+    allow_nondistributable_artifacts: bool | None = None,
+) -> tuple[Project, PluginManager]:
+    """Load plugins and the project, apply command-line overrides, and configure plugins."""
+    manager = PluginManager(
+        project_root=root, configured=configured_plugins(root), requested=requested_plugins
+    )
+    project = load_project(
+        root,
+        plugin_names=tuple(manager.names()),
+        distributions=distributions,
+        output_dir=output_dir,
+    )
+    overrides: dict[str, object] = {}
+    if jobs is not None:
+        overrides["jobs"] = jobs
+    if allow_nondistributable_artifacts:
+        overrides["allow_nondistributable_artifacts"] = True
+    project = dataclasses.replace(
+        project,
+        settings=dataclasses.replace(project.settings, **overrides),  # type: ignore[arg-type]
+        insecure_registries=tuple(insecure),
+    )
+    project = dataclasses.replace(
+        project, file_media_type=lambda path: manager.file_media_type(path, project)
+    )
+    manager.configure(project)
+    manager.validate(project)
+    return project, manager
+
+
+def make_plan(
+    project: Project,
+    manager: PluginManager,
+    *,
+    targets: Sequence[TargetConfig] | None = None,
+    check: bool = False,
+) -> Plan:
+    """Build the content and describe, per target, what publishing it will do.
+
+    :param targets: replace the configured targets (``--target``).
+    :param check: ask registries which blobs they already have (HEAD requests only).
+    """
+    layers = manager.add_layers(project)
+    image = manager.build_image(project, layers)
+    items: list[PushItem] = [PushItem(image, "image", name="image")] if image else []
+    items += manager.add_artifacts(project, image)
+    if not items:
+        raise OcipushError(
+            f"{project.root / 'pyproject.toml'}: nothing to publish — add "
+            "[[tool.ocipush.layers]], [[tool.ocipush.artifacts]] or a plugin that contributes "
+            "content"
+        )
+    configs = list(targets) if targets is not None else list(project.settings.targets)
+    executors = []
+    for number, config in enumerate(configs):
+        path = f"tool.ocipush.targets[{number}]"
+        ref = project.expand(config.ref, f"{path}.ref")
+        tags = [
+            project.expand(tag, f"{path}.tags[{index}]") for index, tag in enumerate(config.tags)
+        ]
+        executors.append(manager.make_target(config, ref, tags, project))
+    executors += manager.add_targets(project)
+    plan = Plan(
+        project=project.metadata.name,
+        version=project.metadata.version,
+        targets=tuple(
+            dataclasses.replace(target.plan(items, check=check), executor=target)
+            for target in executors
+        ),
+    )
+    return manager.modify_plan(plan, project)
+
+
+def execute(
+    plan: Plan,
+    project: Project,
+    manager: PluginManager,
+    *,
+    progress: ProgressCallback | None = None,
+) -> list[TargetResult]:
+    """Publish every target of ``plan`` in order, then run the after-push hooks."""
+    results = []
+    for target_plan in plan.targets:
+        if target_plan.executor is None:
+            raise OcipushError(f"target {target_plan.target}: the plan has no executor for it")
+        log.info("publishing to %s", target_plan.target)
+        results.append(target_plan.executor.push(target_plan, progress=progress))
+    manager.after_push(results, project)
+    return results
