@@ -1,0 +1,174 @@
+"""PEP 517 / PEP 660 build backend that wraps the project's real backend and publishes.
+
+Use it in ``pyproject.toml``::
+
+    [build-system]
+    requires = ["ocipush", "hatchling"]
+    build-backend = "ocipush.backend"
+
+    [tool.ocipush]
+    backend = "hatchling.build"
+
+Every hook delegates to the real backend, so the wheel and sdist are exactly what it builds.
+After a wheel is built, ocipush runs the plan with the distributions of this build: by
+default it only writes an OCI layout into the output directory (``dist/oci``); it pushes
+to registry targets only with ``-C ocipush.push=true`` or ``OCIPUSH_PUSH=1``. It never
+publishes from ``pip install`` or an editable install.
+
+``python -m build`` builds the sdist, then the wheel from that sdist in a temporary
+directory. The sdist step records where the project is and what it built; the wheel step
+then publishes once, with both files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ocipush.config import DEFAULT_BACKEND, TargetConfig, read_pyproject
+from ocipush.errors import OcipushError
+
+__all__ = [
+    "build_sdist",
+    "build_wheel",
+    "get_requires_for_build_sdist",
+    "get_requires_for_build_wheel",
+]
+
+ConfigSettings = Mapping[str, Any] | None
+
+#: Config-settings keys of ocipush's own; the real backend never sees them.
+_PREFIX = "ocipush."
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_OPTIONAL_HOOKS = frozenset(
+    {
+        "prepare_metadata_for_build_wheel",
+        "build_editable",
+        "get_requires_for_build_editable",
+        "prepare_metadata_for_build_editable",
+    }
+)
+
+
+def _inner() -> Any:
+    """The project's real backend, named by ``[tool.ocipush] backend``."""
+    table = read_pyproject(Path.cwd()).get("tool", {}).get("ocipush", {})
+    name = table.get("backend", DEFAULT_BACKEND) if isinstance(table, dict) else DEFAULT_BACKEND
+    module, _, attribute = str(name).partition(":")
+    backend = importlib.import_module(module)
+    return getattr(backend, attribute) if attribute else backend
+
+
+def _own_settings(config_settings: ConfigSettings) -> dict[str, Any]:
+    return {
+        k[len(_PREFIX) :]: v for k, v in (config_settings or {}).items() if k.startswith(_PREFIX)
+    }
+
+
+def _inner_settings(config_settings: ConfigSettings) -> dict[str, Any] | None:
+    if config_settings is None:
+        return None
+    return {k: v for k, v in config_settings.items() if not k.startswith(_PREFIX)}
+
+
+def _under_pip() -> bool:
+    # pip marks its build subprocesses; installing must never publish anything.
+    return "PIP_BUILD_TRACKER" in os.environ or "PIP_REQ_TRACKER" in os.environ
+
+
+def _marker(directory: str) -> Path:
+    """Where the sdist step leaves word for the wheel step (outside ``dist/``, which
+    upload tools read whole)."""
+    key = hashlib.sha256(str(Path(directory).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"ocipush-sdist-{key}.json"
+
+
+def get_requires_for_build_wheel(config_settings: ConfigSettings = None) -> list[str]:
+    hook = getattr(_inner(), "get_requires_for_build_wheel", None)
+    return list(hook(_inner_settings(config_settings))) if hook else []
+
+
+def get_requires_for_build_sdist(config_settings: ConfigSettings = None) -> list[str]:
+    hook = getattr(_inner(), "get_requires_for_build_sdist", None)
+    return list(hook(_inner_settings(config_settings))) if hook else []
+
+
+def build_sdist(sdist_directory: str, config_settings: ConfigSettings = None) -> str:
+    name: str = _inner().build_sdist(sdist_directory, _inner_settings(config_settings))
+    if not _under_pip():
+        record = {"root": str(Path.cwd()), "sdist": name}
+        _marker(sdist_directory).write_text(json.dumps(record), encoding="utf-8")
+    return name
+
+
+def build_wheel(
+    wheel_directory: str,
+    config_settings: ConfigSettings = None,
+    metadata_directory: str | None = None,
+) -> str:
+    name: str = _inner().build_wheel(
+        wheel_directory, _inner_settings(config_settings), metadata_directory
+    )
+    if not _under_pip():
+        _publish(Path(wheel_directory), name, _own_settings(config_settings))
+    return name
+
+
+def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
+    # Imported here so that the delegating hooks stay as light as the real backend.
+    from ocipush.publish import execute, make_plan, open_project  # noqa: PLC0415
+
+    root = Path.cwd()
+    distributions = [out / wheel_name]
+    marker = _marker(str(out))
+    if marker.is_file():
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        sdist = out / record["sdist"]
+        if sdist.is_file():
+            distributions.append(sdist)
+            root = Path(record["root"])
+        marker.unlink()
+    push = str(settings.get("push", os.environ.get("OCIPUSH_PUSH", ""))).lower() in _TRUE
+    try:
+        project, manager = open_project(root, distributions=tuple(distributions), output_dir=out)
+        # Layouts go to the output directory: the project root may be a temporary sdist tree.
+        layout = TargetConfig(f"oci:{out / 'oci'}")
+        targets = [t for t in project.settings.targets if not t.is_layout] if push else []
+        plan = make_plan(project, manager, targets=[*targets, layout])
+        results = execute(plan, project, manager)
+    except OcipushError as error:
+        print(f"ocipush: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    for result in results:
+        for ref in result.refs:
+            print(f"ocipush: published {ref}", file=sys.stderr)
+
+
+def __getattr__(name: str) -> Any:
+    # Optional hooks exist here exactly when the real backend has them (PEP 517 frontends
+    # test with hasattr); editable installs delegate and never publish.
+    if name in _OPTIONAL_HOOKS:
+        hook = getattr(_inner(), name, None)
+        if hook is not None:
+            return _delegate(hook, settings_position=0 if name.startswith("get_requires") else 1)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _delegate(hook: Any, *, settings_position: int) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if "config_settings" in kwargs:
+            kwargs["config_settings"] = _inner_settings(kwargs["config_settings"])
+        elif len(args) > settings_position:
+            positional = list(args)
+            positional[settings_position] = _inner_settings(positional[settings_position])
+            args = tuple(positional)
+        return hook(*args, **kwargs)
+
+    return call
