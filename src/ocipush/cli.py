@@ -10,10 +10,10 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+
+from tqdm import tqdm
 
 from ocipush import __version__
 from ocipush.config import DEFAULT_TARGET, TargetConfig
@@ -39,35 +39,18 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-class _PlainProgress:
-    """One line per step of progress on a non-terminal, or a redrawn line on a terminal."""
+class _ProgressBar:
+    """A tqdm byte counter for terminals; ``total`` grows as streams reveal their size."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._last = 0.0
+    def __init__(self) -> None:
+        self._bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, leave=True)
 
     def __call__(self, update: ProgressUpdate) -> None:
-        now = time.monotonic()
-        finished = update.total and update.complete >= update.total
-        if not finished and update.error is None and now - self._last < (0.2 if self._tty else 2):
-            return
-        self._last = now
-        line = f"pushed {_size(update.complete)} of {_size(update.total)}"
-        if self._tty:
-            self._stream.write("\r" + line.ljust(40) + ("\n" if finished else ""))
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+        if update.total != self._bar.total:
+            self._bar.total = update.total
+        self._bar.update(update.complete - self._bar.n)
+        if update.error is not None or (update.total and update.complete >= update.total):
+            self._bar.refresh()
 
 
 def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
@@ -80,7 +63,13 @@ def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writ
 
 
 def _progress(args: argparse.Namespace) -> ProgressCallback | None:
-    return None if args.no_progress else _PlainProgress(sys.stderr)
+    """A bar on a terminal; elsewhere (CI logs) one plain line per blob and manifest."""
+    if args.no_progress:
+        return None
+    if sys.stderr.isatty():
+        return _ProgressBar()
+    logging.getLogger("ocipush.writer").setLevel(logging.INFO)
+    return None
 
 
 def _read_source(text: str, writer: Writer) -> Taggable:
