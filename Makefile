@@ -22,9 +22,11 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
 
+PY_DIRS := $(wildcard src tests benchmarks examples)
+
 lint: $(BIN)/ocipush
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: $(BIN)/ocipush
 	$(BIN)/mypy --strict src
