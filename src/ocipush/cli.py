@@ -7,18 +7,21 @@ Every command is a thin call into the library; errors a user caused print as one
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import urllib3
 from tqdm import tqdm
 
 from ocipush import __version__
 from ocipush.config import DEFAULT_TARGET, TargetConfig
 from ocipush.errors import ConfigError, InvalidReferenceError, OcipushError
 from ocipush.images import Taggable
+from ocipush.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
 from ocipush.layout import is_layout_reference, parse_layout_reference, read_layout, write_layout
 from ocipush.manager import PluginManager
 from ocipush.model import Descriptor
@@ -26,8 +29,10 @@ from ocipush.plugins.outputs import result_document
 from ocipush.progress import ProgressCallback, ProgressUpdate
 from ocipush.project import Project
 from ocipush.publish import execute, make_plan, open_project
-from ocipush.reference import parse_reference
+from ocipush.reference import Registry, parse_reference
 from ocipush.remote import Remote
+from ocipush.tls import TlsConfig
+from ocipush.transport import Timeouts, Transport
 from ocipush.writer import Writer
 
 __all__ = ["main"]
@@ -53,9 +58,73 @@ class _ProgressBar:
             self._bar.refresh()
 
 
-def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
-    return Writer(
+def _read_password(args: argparse.Namespace, registry: str) -> str:
+    """The password from standard input (``--password-stdin``) or a terminal prompt."""
+    if args.password_stdin:
+        # Like docker: the whole input, minus the newline `echo` adds.
+        password = sys.stdin.read().rstrip("\r\n")
+        if not password:
+            raise _UsageError(
+                "--password-stdin: standard input was empty; pipe the password in, e.g. "
+                '`printf %s "$PASSWORD" | ocipush ... --password-stdin`'
+            )
+        return password
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Password for {args.username} on {registry}: ")
+    raise _UsageError(
+        f"--username {args.username} needs a password: add --password-stdin and pipe it in "
+        "(passwords are never taken as arguments, which other users can see)"
+    )
+
+
+class _UsageError(OcipushError):
+    """The command line is inconsistent; exits with the usage status."""
+
+
+def _explicit_registries(args: argparse.Namespace) -> list[str]:
+    """The registries ``--username`` applies to: where the command writes."""
+    if args.command == "copy":
+        texts = [] if is_layout_reference(args.destination) else [args.destination]
+    else:
+        texts = [args.reference]
+    return [parse_reference(text).registry.host for text in texts]
+
+
+def _tls_config(args: argparse.Namespace) -> TlsConfig:
+    # The last global --tls-verify wins, as with any repeated switch.
+    verify_all = next((value for value, host in reversed(args.tls_verify) if host is None), True)
+    if not all(value for value, _ in args.tls_verify):
+        # The user asked for it; urllib3's per-request warning would only bury the output.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return TlsConfig.create(
+        ca_files=args.ca_cert,
+        verify=verify_all,
+        no_verify=[host for value, host in args.tls_verify if host is not None and not value],
+    )
+
+
+def _transport(args: argparse.Namespace, keychain: StaticKeychain | DefaultKeychain) -> Transport:
+    return Transport(
+        keychain=keychain,
         insecure=args.insecure,
+        allow_credentials_over_http=args.allow_credentials_over_http,
+        tls=_tls_config(args),
+        jobs=getattr(args, "jobs", 1),
+        timeouts=Timeouts(connect=args.timeout_connect, read=args.timeout_read),
+    )
+
+
+def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
+    explicit: dict[str, Credentials] = {}
+    if args.username is not None:
+        hosts = _explicit_registries(args)
+        password = _read_password(args, ", ".join(hosts) or "the registry")
+        creds = Credentials.from_secret(args.username, password, source="--username")
+        explicit = dict.fromkeys(hosts, creds)
+    elif args.password_stdin:
+        raise _UsageError("--password-stdin needs --username USER; add it")
+    return Writer(
+        _transport(args, DefaultKeychain(explicit)),
         jobs=args.jobs,
         allow_nondistributable_artifacts=args.allow_nondistributable_artifacts,
         progress=progress,
@@ -165,6 +234,118 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_login(args: argparse.Namespace) -> int:
+    registry = Registry.parse(args.registry)
+    password = _read_password(args, registry.host)
+    creds = Credentials.from_secret(args.username, password, source="--username")
+    # Checked first, as docker does: a typo should not be stored and found out at push time.
+    transport = _transport(args, StaticKeychain({registry.host: creds}))
+    transport.verify_credentials(registry)
+    path = login(registry, args.username, password)
+    print(f"Login succeeded: credentials for {registry.host} stored via {path}")
+    return EXIT_OK
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    registry = Registry.parse(args.registry)
+    if logout(registry):
+        print(f"Removed credentials for {registry.host}")
+    else:
+        print(f"Not logged in to {registry.host}; nothing to remove")
+    return EXIT_OK
+
+
+def _tls_verify(text: str) -> tuple[bool, str | None]:
+    value, _, host = text.partition(":")
+    if value.lower() not in ("true", "false") or (host and value.lower() == "true"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not true, false or false:REGISTRY; e.g. --tls-verify=false:myreg:5000"
+        )
+    if host:
+        try:
+            host = Registry.parse(host).host
+        except InvalidReferenceError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return value.lower() == "true", host or None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _add_connection_flags(parser: argparse.ArgumentParser, *, insecure: bool = False) -> None:
+    """TLS, plain-http and timeout flags (every command that talks to a registry)."""
+    if insecure:
+        parser.add_argument(
+            "--insecure",
+            action="append",
+            default=[],
+            metavar="REGISTRY",
+            help="allow plain http to REGISTRY (repeatable); loopback registries always may",
+        )
+    parser.add_argument(
+        "--ca-cert",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="also trust the CA certificates in PEM FILE (repeatable); the system CAs and "
+        "certs.d/<registry>/*.crt of /etc/docker, ~/.docker and /etc/containers always are",
+    )
+    parser.add_argument(
+        "--tls-verify",
+        action="append",
+        default=[],
+        type=_tls_verify,
+        metavar="BOOL[:REGISTRY]",
+        help="--tls-verify=false skips TLS certificate verification for every registry, "
+        "--tls-verify=false:REGISTRY for that one only (repeatable); it never allows plain "
+        "http (that is --insecure)",
+    )
+    parser.add_argument(
+        "--allow-credentials-over-http",
+        action="append",
+        default=[],
+        metavar="REGISTRY",
+        help="allow credentials and tokens to go to REGISTRY (not loopback) over plain http",
+    )
+    defaults = Timeouts()
+    parser.add_argument(
+        "--timeout-connect",
+        type=_seconds,
+        default=defaults.connect,
+        metavar="SECONDS",
+        help=f"wait this long for a connection (default: {defaults.connect:g})",
+    )
+    parser.add_argument(
+        "--timeout-read",
+        type=_seconds,
+        default=defaults.read,
+        metavar="SECONDS",
+        help=f"wait this long for each read (default: {defaults.read:g})",
+    )
+
+
+def _add_credential_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument(
+        "-u",
+        "--username",
+        required=required,
+        metavar="USER",
+        help="log in as USER (with the password from --password-stdin) instead of using "
+        "stored credentials",
+    )
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+
 def _add_writer_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-j", "--jobs", type=int, default=4, help="blobs uploaded at once (default: 4)"
@@ -256,18 +437,46 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("destination", metavar="DST")
     _add_writer_flags(copy)
+    _add_connection_flags(copy)
+    _add_credential_flags(copy)
     copy.set_defaults(handler=_cmd_copy)
 
     tag = commands.add_parser("tag", help="add a tag to an image in a registry")
     tag.add_argument("reference", metavar="REF")
     tag.add_argument("new_tag", metavar="NEWTAG")
     _add_writer_flags(tag)
+    _add_connection_flags(tag)
+    _add_credential_flags(tag)
     tag.set_defaults(handler=_cmd_tag)
 
     delete = commands.add_parser("delete", help="delete a manifest (by tag or digest)")
     delete.add_argument("reference", metavar="REF")
     _add_writer_flags(delete)
+    _add_connection_flags(delete)
+    _add_credential_flags(delete)
     delete.set_defaults(handler=_cmd_delete)
+
+    login_parser = commands.add_parser(
+        "login",
+        help="check and store credentials for a registry",
+        description="Check USER's password with REGISTRY, then store it where `docker login` "
+        "would (a credential helper if the docker config names one, else its auths), so "
+        "docker, podman and skopeo see it too.",
+    )
+    login_parser.add_argument("registry", metavar="REGISTRY")
+    _add_credential_flags(login_parser, required=True)
+    _add_connection_flags(login_parser, insecure=True)
+    login_parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more output (-vv for debug)"
+    )
+    login_parser.set_defaults(handler=_cmd_login)
+
+    logout_parser = commands.add_parser("logout", help="remove stored credentials for a registry")
+    logout_parser.add_argument("registry", metavar="REGISTRY")
+    logout_parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more output (-vv for debug)"
+    )
+    logout_parser.set_defaults(handler=_cmd_logout)
     return parser
 
 
@@ -278,6 +487,8 @@ def _configure_logging(verbosity: int) -> None:
     root = logging.getLogger("ocipush")
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # A previous in-process run may have turned on per-blob lines for its progress.
+    logging.getLogger("ocipush.writer").setLevel(logging.NOTSET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, InvalidReferenceError) as error:
+    except (ConfigError, InvalidReferenceError, _UsageError) as error:
         _report(error, args.verbose)
         return EXIT_USAGE
     except OcipushError as error:

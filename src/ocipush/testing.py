@@ -113,6 +113,8 @@ class LocalRegistry:
     :param log_level: the level of the registry's own log (``registry.log`` in ``workdir``,
         quoted when a start fails); the access log :meth:`requests` reads is kept at any level.
     :param binary: the registry executable, looked up on ``PATH``.
+    :param extra_config: more top-level configuration sections, e.g.
+        ``{"validation": {"manifests": {"urls": {"allow": ["^https?://"]}}}}``.
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class LocalRegistry:
         token: TokenAuth | None = None,
         log_level: str = "info",
         binary: str = "docker-registry",
+        extra_config: Mapping[str, object] | None = None,
     ) -> None:
         if htpasswd is not None and token is not None:
             raise LocalRegistryError(
@@ -139,6 +142,7 @@ class LocalRegistry:
         self._token = token
         self._log_level = log_level
         self._binary = binary
+        self._extra_config = dict(extra_config or {})
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -290,6 +294,7 @@ class LocalRegistry:
                     "rootcertbundle": str(self._token.rootcertbundle),
                 }
             }
+        config.update(self._extra_config)
         return config
 
     def _write_htpasswd(self, users: Mapping[str, str]) -> None:

@@ -19,6 +19,7 @@ from ocipush import media_types as mt
 from ocipush.blobs import Blob, StreamBlob
 from ocipush.digest import CHUNK, Digest, Hasher
 from ocipush.errors import (
+    AuthError,
     BlobError,
     ManifestError,
     PushInterruptedError,
@@ -219,7 +220,6 @@ class Writer:
         self.last_result = push.result
         try:
             self._prepare_scopes(push, {repository: [blob]})
-            push.tracker.add_total(blob.size or 0)
             push.run_all([self._submit_blob(push, repository, blob)])
             return blob.descriptor()
         finally:
@@ -362,7 +362,7 @@ class Writer:
         """Compute the token scopes and fetch the tokens once, before any body is streamed."""
         push.scopes = token_scopes(blobs)
         for registry, scopes in push.scopes.items():
-            self.transport.auth(registry).header(scopes)
+            self.transport.prepare(registry, scopes)
 
     def _existing_manifests(
         self, push: _Push, nodes: Sequence[_Node]
@@ -520,7 +520,7 @@ class Writer:
                     expected=(201, 202),
                     what=f"mount {blob.digest} from {source.path}",
                 )
-            except RegistryError as refused:
+            except (RegistryError, AuthError) as refused:
                 # Registries refuse mounts in many ways (401, 400, 404): upload instead.
                 log.info("mount refused (%s); uploading instead", refused)
             else:
