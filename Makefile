@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := docker-registry skopeo umoci apache2-utils
-APT_TOOLS := /usr/bin/docker-registry /usr/bin/skopeo /usr/bin/umoci /usr/bin/htpasswd
+APT_PACKAGES := docker-registry skopeo umoci apache2-utils debootstrap
+APT_TOOLS := /usr/bin/docker-registry /usr/bin/skopeo /usr/bin/umoci /usr/bin/htpasswd /usr/sbin/debootstrap
 
 .PHONY: test demo lint typecheck pytest bench system-deps clean
 

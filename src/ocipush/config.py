@@ -327,7 +327,7 @@ def _unknown_key(key: str, known: Collection[str], *, hint: str = "") -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
     if close:
         return f"unknown key — did you mean {_quote(close[0])}?"
-    return f"unknown key — known keys are {', '.join(sorted(known))}{hint}"
+    return f"unknown key — known keys are {', '.join(sorted(set(known)))}{hint}"
 
 
 # --- validation ------------------------------------------------------------------------------

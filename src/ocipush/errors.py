@@ -23,6 +23,7 @@ __all__ = [
     "ManifestError",
     "OcipushError",
     "PluginError",
+    "PluginLoadError",
     "PushInterruptedError",
     "RegistryError",
     "RegistryErrorDetail",
@@ -161,6 +162,10 @@ class CredentialHelperError(AuthError):
 
 class PluginError(OcipushError):
     """A plugin failed to load, or raised something other than an ocipush error."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin could not be found, imported or registered: a usage problem (exit 2)."""
 
 
 class PushInterruptedError(OcipushError):

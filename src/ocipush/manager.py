@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, cast
 import pluggy
 
 from ocipush import hookspecs
-from ocipush.errors import ConfigError, ConfigProblem, OcipushError, PluginError
+from ocipush.errors import (
+    ConfigError,
+    ConfigProblem,
+    OcipushError,
+    PluginError,
+    PluginLoadError,
+)
 
 if TYPE_CHECKING:
     from ocipush.blobs import Blob
@@ -42,6 +48,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "artifacts": "ocipush.plugins.artifacts",
     "mediatypes": "ocipush.plugins.mediatypes",
     "scratch": "ocipush.plugins.scratch",
+    "image": "ocipush.plugins.image",
     "outputs": "ocipush.plugins.outputs",
 }
 #: Without these no configured target could be built, so ``-p no:`` refuses them.
@@ -70,7 +77,7 @@ class PluginManager:
         blocked = {r[3:] for r in requested if r.startswith("no:")}
         refused = sorted(blocked & ESSENTIAL_PLUGINS)
         if refused:
-            raise PluginError(
+            raise PluginLoadError(
                 f"plugin {refused[0]!r} is essential and cannot be disabled with -p no:"
             )
         for name in blocked:
@@ -91,7 +98,7 @@ class PluginManager:
             self._pm.check_pending()
         except pluggy.PluginValidationError as error:
             name = self._pm.get_name(error.plugin) or repr(error.plugin)
-            raise PluginError(
+            raise PluginLoadError(
                 f"plugin {name!r} implements a hook ocipush does not have: {error}"
             ) from None
 
@@ -99,11 +106,11 @@ class PluginManager:
         try:
             self._pm.register(plugin, name)
         except (pluggy.PluginValidationError, ValueError) as error:
-            raise PluginError(f"plugin {name!r} cannot be registered: {error}") from None
+            raise PluginLoadError(f"plugin {name!r} cannot be registered: {error}") from None
         for hook in self._pm.get_hookcallers(plugin) or []:
             for impl in hook.get_hookimpls():
                 if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
-                    raise PluginError(
+                    raise PluginLoadError(
                         f"plugin {name!r}: {hook.name} is a hook wrapper, which ocipush "
                         "does not support; implement the hook directly"
                     )
@@ -115,7 +122,7 @@ class PluginManager:
             try:
                 plugin = entry_point.load()
             except Exception as error:
-                raise PluginError(
+                raise PluginLoadError(
                     f"plugin {entry_point.name!r} (entry point {entry_point.value}) failed "
                     f"to load: {type(error).__name__}: {error}"
                 ) from error
@@ -127,7 +134,7 @@ class PluginManager:
         try:
             plugin: ModuleType = importlib.import_module(module)
         except Exception as error:
-            raise PluginError(
+            raise PluginLoadError(
                 f"plugin {module!r} ({where}) failed to import: {type(error).__name__}: {error}"
             ) from error
         self._register(plugin, module)
@@ -141,6 +148,25 @@ class PluginManager:
     def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
         """Implementations in call order (tryfirst, then last-registered first)."""
         return list(reversed(getattr(self._pm.hook, hook_name).get_hookimpls()))
+
+    def _in_registration_order(self, hook_name: str) -> list[pluggy.HookImpl]:
+        """tryfirst, then the rest in the order they were registered, then trylast: the
+        order contributions are stacked in (built-in layers first, plugins after)."""
+        impls = self._impls(hook_name)
+        first = [i for i in impls if i.tryfirst]
+        last = [i for i in impls if i.trylast]
+        middle = [i for i in impls if not (i.tryfirst or i.trylast)]
+        return [*first, *reversed(middle), *last]
+
+    def _collect(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Every implementation's sequence result, concatenated in registration order."""
+        collected: list[Any] = []
+        for impl in self._in_registration_order(hook_name):
+            with _blame(impl.plugin_name, hook_name):
+                result = impl.function(*(kwargs[name] for name in impl.argnames))
+            if result is not None:
+                collected.extend(cast("Sequence[Any]", result))
+        return collected
 
     def _call(self, hook_name: str, *, first: bool = False, **kwargs: Any) -> list[Any]:
         results = []
@@ -169,21 +195,14 @@ class PluginManager:
         return str(answers[0]) if answers else "application/octet-stream"
 
     def add_layers(self, project: Project) -> list[Blob]:
-        # Registration order for layers: built-in file layers first, plugins stacked after.
-        layers: list[Blob] = []
-        for found in reversed(self._call("ocipush_add_layers", project=project)):
-            layers.extend(found)
-        return layers
+        return self._collect("ocipush_add_layers", project=project)
 
     def build_image(self, project: Project, layers: Sequence[Blob]) -> Taggable | None:
         answers = self._call("ocipush_build_image", first=True, project=project, layers=layers)
         return answers[0] if answers else None
 
     def add_artifacts(self, project: Project, image: Taggable | None) -> list[PushItem]:
-        items: list[PushItem] = []
-        for found in reversed(self._call("ocipush_add_artifacts", project=project, image=image)):
-            items.extend(found)
-        return items
+        return self._collect("ocipush_add_artifacts", project=project, image=image)
 
     def make_target(
         self, config: TargetConfig, ref: str, tags: Sequence[str], project: Project
@@ -196,13 +215,10 @@ class PluginManager:
         return answers[0]  # type: ignore[no-any-return]
 
     def add_targets(self, project: Project) -> list[Target]:
-        targets: list[Target] = []
-        for found in reversed(self._call("ocipush_add_targets", project=project)):
-            targets.extend(found)
-        return targets
+        return self._collect("ocipush_add_targets", project=project)
 
     def modify_plan(self, plan: Plan, project: Project) -> Plan:
-        for impl in reversed(self._impls("ocipush_modify_plan")):
+        for impl in self._in_registration_order("ocipush_modify_plan"):
             arguments: dict[str, Any] = {"plan": plan, "project": project}
             with _blame(impl.plugin_name, "ocipush_modify_plan"):
                 changed = cast("Plan | None", impl.function(*(arguments[n] for n in impl.argnames)))
