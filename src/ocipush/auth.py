@@ -122,7 +122,8 @@ class HttpResult:
 
     status: int
     headers: Mapping[str, str]
-    body: bytes
+    # A token server's answer holds tokens: keep it out of reprs.
+    body: bytes = field(repr=False)
 
 
 #: Sends a request for the authenticator: (method, url, headers, body) -> result.
@@ -136,9 +137,15 @@ class Token:
     value: str = field(repr=False)
     expires_at: float
     refresh_token: str | None = field(default=None, repr=False)
+    issued_at: float | None = None
 
     def fresh(self, now: float) -> bool:
-        return now < self.expires_at - _EXPIRY_MARGIN
+        # Short-lived tokens (a few seconds) would never count as fresh with a fixed margin,
+        # and every request would cost an exchange: the margin is at most half the lifetime.
+        margin = _EXPIRY_MARGIN
+        if self.issued_at is not None:
+            margin = min(margin, (self.expires_at - self.issued_at) / 2)
+        return now < self.expires_at - margin
 
 
 def _registry_message(body: bytes) -> str:
@@ -159,7 +166,18 @@ def _registry_message(body: bytes) -> str:
 
 
 class RegistryAuth:
-    """Authentication state for one registry: its challenge, credentials and tokens."""
+    """Authentication state for one registry and one set of credentials.
+
+    :param host: the registry host, for messages.
+    :param challenge: what the registry asked for in its answer to ``GET /v2/``.
+    :param credentials: what to authenticate with.
+    :param send: sends requests to the token realm (the transport decides TLS and proxies).
+    :param clock: seconds since the epoch; injectable to test token expiry.
+    :param client_id: the OAuth2 ``client_id``.
+    :param password_grant: exchange a user name and password with an OAuth2 POST
+        (``grant_type=password``) instead of a GET with Basic credentials. Off by default,
+        since only some token servers accept it; a 404 falls back to GET.
+    """
 
     def __init__(
         self,
@@ -170,6 +188,7 @@ class RegistryAuth:
         *,
         clock: Callable[[], float] = time.time,
         client_id: str = "ocipush",
+        password_grant: bool = False,
     ) -> None:
         self.host = host
         self.challenge = challenge
@@ -177,10 +196,50 @@ class RegistryAuth:
         self._send = send
         self._clock = clock
         self._client_id = client_id
+        self._password_grant = password_grant
         self._tokens: dict[frozenset[str], Token] = {}
-        self._lock = threading.Lock()
-        #: How many token exchanges happened, per scope set (for ``-v`` and tests).
+        #: The latest refresh token the server gave, reused for every later scope set.
+        self._refresh_token: str | None = None
+        # Reentrant: error messages built during an exchange scrub the secrets it holds.
+        self._lock = threading.RLock()
+        #: How many token exchanges happened in all (for ``-v`` and tests).
         self.exchanges = 0
+
+    def __repr__(self) -> str:
+        return f"<RegistryAuth {self.host} {self.credentials.source}>"
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this state holds (credentials and tokens), for redaction."""
+        with self._lock:
+            tokens = [t.value for t in self._tokens.values()]
+            tokens += [t.refresh_token for t in self._tokens.values() if t.refresh_token]
+            if self._refresh_token:
+                tokens.append(self._refresh_token)
+        return (*self.credentials.secrets(), *tokens)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret this state knows replaced by ``<hidden>``."""
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "<hidden>")
+        return text
+
+    @property
+    def who(self) -> str:
+        """The user name for messages; identity tokens and registry tokens have none."""
+        creds = self.credentials
+        if creds.username:
+            return creds.username
+        if creds.identity_token or creds.registry_token:
+            return f"the token from {creds.source}"
+        return "anonymous"
+
+    def verify(self) -> None:
+        """Check the credentials with a token exchange for no scope (``login`` does this).
+
+        :raises AuthError: when the token server rejects them.
+        """
+        if self.realm is not None:
+            self.token([], force=True)
 
     @property
     def realm(self) -> str | None:
@@ -217,19 +276,45 @@ class RegistryAuth:
     def _exchange(self, scopes: list[str], previous: Token | None) -> Token:
         realm = self.realm
         if not realm:
-            raise AuthError(f"{self.host} asked for a bearer token but gave no token realm")
+            raise AuthError(
+                f"{self.host} asked for a bearer token but gave no token realm in its "
+                "WWW-Authenticate header; the registry is misconfigured, tell its operator"
+            )
         self.exchanges += 1
-        log.debug("token exchange with %s for %s", _safe_url(realm), " ".join(scopes))
+        log.debug("token exchange with %s for %s", _safe_url(realm), " ".join(scopes) or "-")
         service = self.challenge.params.get("service", "") if self.challenge else ""
         creds = self.credentials
-        refresh = (previous.refresh_token if previous else None) or creds.identity_token
+        refresh = (
+            (previous.refresh_token if previous else None)
+            or self._refresh_token
+            or creds.identity_token
+        )
+        username, password = creds.username, creds.password
+        has_password = username is not None and password is not None
         if refresh:
             result = self._oauth2(realm, service, scopes, "refresh_token", refresh_token=refresh)
+            # A server that only knows GET says 404; a stale refresh token is worth one
+            # try with the password before giving up.
+            if result.status == 404 or (result.status == 401 and has_password):
+                result = self._get_token(realm, service, scopes)
+        elif self._password_grant and username is not None and password is not None:
+            result = self._oauth2(
+                realm,
+                service,
+                scopes,
+                "password",
+                username=username,
+                password=password,
+                access_type="offline",
+            )
             if result.status == 404:
                 result = self._get_token(realm, service, scopes)
         else:
             result = self._get_token(realm, service, scopes)
-        return self._token_from(result, realm, scopes)
+        token = self._token_from(result, realm, scopes)
+        if token.refresh_token:
+            self._refresh_token = token.refresh_token
+        return token
 
     def _get_token(self, realm: str, service: str, scopes: list[str]) -> HttpResult:
         query = [("service", service)] if service else []
@@ -257,13 +342,20 @@ class RegistryAuth:
 
     def _token_from(self, result: HttpResult, realm: str, scopes: list[str]) -> Token:
         if result.status in (401, 403):
-            who = self.credentials.username or "anonymous"
-            message = _registry_message(result.body) or f"HTTP {result.status}"
-            raise AuthError(f"authentication to {self.host} as {who} failed: {message}")
+            message = self.scrub(_registry_message(result.body)) or f"HTTP {result.status}"
+            hint = (
+                "log in with `ocipush login` or pass --username"
+                if self.credentials.anonymous
+                else f"check the credentials from {self.credentials.source}"
+            )
+            error = AuthError(f"authentication to {self.host} as {self.who} failed: {message}")
+            error.hint = hint
+            raise error
         if result.status != 200:
             raise AuthError(
                 f"token server {_safe_url(realm)} answered {result.status} for "
-                f"{' '.join(scopes)}: {_registry_message(result.body)}"
+                f"{' '.join(scopes) or 'no scope'}: "
+                f"{self.scrub(_registry_message(result.body))}"
             )
         try:
             obj = json.loads(result.body)
@@ -277,10 +369,12 @@ class RegistryAuth:
         if not isinstance(expires_in, int) or expires_in <= 0:
             expires_in = _DEFAULT_EXPIRES_IN
         refresh = obj.get("refresh_token")
+        now = self._clock()
         return Token(
             value,
-            self._clock() + expires_in,
-            refresh if isinstance(refresh, str) else None,
+            now + expires_in,
+            refresh if isinstance(refresh, str) and refresh else None,
+            issued_at=now,
         )
 
 

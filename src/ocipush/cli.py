@@ -19,7 +19,13 @@ from tqdm import tqdm
 
 from ocipush import __version__
 from ocipush.config import DEFAULT_TARGET, TargetConfig
-from ocipush.errors import ConfigError, InvalidReferenceError, OcipushError
+from ocipush.errors import (
+    ConfigError,
+    InvalidReferenceError,
+    OcipushError,
+    PluginLoadError,
+    PushInterruptedError,
+)
 from ocipush.images import Taggable
 from ocipush.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
 from ocipush.layout import is_layout_reference, parse_layout_reference, read_layout, write_layout
@@ -42,6 +48,8 @@ log = logging.getLogger("ocipush")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 class _ProgressBar:
@@ -500,15 +508,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, InvalidReferenceError, _UsageError) as error:
+    except (ConfigError, InvalidReferenceError, PluginLoadError, _UsageError) as error:
         _report(error, args.verbose)
         return EXIT_USAGE
+    except PushInterruptedError as error:
+        _report(error, args.verbose)
+        return EXIT_INTERRUPTED
     except OcipushError as error:
         _report(error, args.verbose)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _report(error: OcipushError, verbosity: int) -> None:

@@ -7,6 +7,7 @@ any point therefore leaves the tag where it was.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import urllib.parse
@@ -44,6 +45,10 @@ DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 #: Attempts at the read-modify-write of a referrers fallback index before giving up.
 _REFERRERS_ATTEMPTS = 5
+#: How many missing blobs an interruption message names before it only counts them.
+_LISTED_MISSING = 5
+#: Spec error codes that mean the registry forgot an upload session.
+_SESSION_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 
 
 @dataclass
@@ -82,6 +87,26 @@ def _upload_range_end(header: str | None) -> int | None:
         return None
     end = header.rsplit("-", 1)[1].strip()
     return int(end) if end.isdigit() else None
+
+
+def _session_lost(error: BaseException) -> bool:
+    """Whether ``error`` says the upload session is gone (registry restart or expiry, or on
+    distribution a chunk cut short): the blob can only start again in a new session."""
+    return (
+        isinstance(error, RegistryError)
+        and error.status == 404
+        and any(code in _SESSION_LOST_CODES for code in error.codes)
+    )
+
+
+def _blob_retryable(error: BaseException) -> bool:
+    return is_temporary(error) or _session_lost(error)
+
+
+def _short(blob: Blob) -> str:
+    """A blob's digest shortened for a one-line message (a stream names itself instead)."""
+    digest = blob.digest
+    return blob.describe() if digest is None else f"{digest.algorithm}:{digest.encoded[:12]}"
 
 
 def token_scopes(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[str]]:
@@ -125,6 +150,10 @@ class _Push:
         self.result = PushResult()
         self.lock = threading.Lock()
         self.blob_tasks: dict[tuple[Repository, object], Future[None]] = {}
+        #: Every blob handed to the workers, for saying what an interruption left out.
+        self.blobs: dict[tuple[Repository, object], Blob] = {}
+        #: Set once the first tag is being put: from then on a tag may have moved.
+        self.tagging = False
         self.scopes: dict[Registry, list[str]] = {}
         self.executor = ThreadPoolExecutor(writer.jobs, thread_name_prefix="ocipush")
 
@@ -143,6 +172,31 @@ class _Push:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def check_cancelled(self) -> None:
+        """Stop a worker between requests once the push was cancelled."""
+        if self.cancelled.is_set():
+            raise PushInterruptedError("upload cancelled")
+
+    def interrupted(self) -> PushInterruptedError:
+        """What a Ctrl-C left behind, once the workers have stopped: tags, blobs done, blobs not."""
+        result = self.result
+        done = result.uploaded | result.mounted | result.existing
+        missing = [blob for blob in self.blobs.values() if blob.digest not in done]
+        tags = (
+            "a tag may already point at the new content" if self.tagging else "no tag was changed"
+        )
+        listed = ", ".join(_short(blob) for blob in missing[:_LISTED_MISSING])
+        if len(missing) > _LISTED_MISSING:
+            listed += f" and {len(missing) - _LISTED_MISSING} more"
+        left = f"{len(missing)} not uploaded: {listed}" if missing else "none missing"
+        error = PushInterruptedError(
+            f"interrupted: {tags}; of {len(self.blobs)} blobs {len(result.uploaded)} "
+            f"uploaded, {len(result.mounted)} mounted, {len(result.existing)} already "
+            f"present, {left}"
+        )
+        error.hint = "run the same command again: only what is missing is uploaded"
+        return error
 
 
 class Writer:
@@ -205,9 +259,10 @@ class Writer:
             return self._multi_write(push, items)
         except KeyboardInterrupt:
             push.cancelled.set()
-            raise PushInterruptedError(
-                f"interrupted: no tag was changed; {push.result.summary()}"
-            ) from None
+            # Workers stop at their next request or body piece; waiting for them makes the
+            # report exact (a blob whose body was sent is still committed).
+            push.close()
+            raise push.interrupted() from None
         except BaseException as error:
             push.tracker.fail(error)
             raise
@@ -328,6 +383,7 @@ class Writer:
             )
         # Phase 4: the tags (or digests) asked for, only now that everything is in place.
         results: dict[Reference, Descriptor] = {}
+        push.tagging = True
         for ref, item in items.items():
             document = manifest_of(item)
             descriptor = self._put_manifest(push, ref.repository, ref.identifier, document)
@@ -362,7 +418,11 @@ class Writer:
         """Compute the token scopes and fetch the tokens once, before any body is streamed."""
         push.scopes = token_scopes(blobs)
         for registry, scopes in push.scopes.items():
-            self.transport.prepare(registry, scopes)
+            self.retry.call(
+                functools.partial(self.transport.prepare, registry, scopes),
+                what=f"get a token for {registry.host}",
+                cancelled=push.cancelled,
+            )
 
     def _existing_manifests(
         self, push: _Push, nodes: Sequence[_Node]
@@ -408,6 +468,7 @@ class Writer:
                 push.blob_tasks[key] = done
                 return done
             push.tracker.add_total(blob.size or 0)
+            push.blobs[key] = blob
             future = push.executor.submit(self._upload_with_retry, push, repository, blob)
             push.blob_tasks[key] = future
             return future
@@ -422,7 +483,7 @@ class Writer:
 
         what = f"upload {blob.describe()} to {repository.name}"
         if blob.reopenable:
-            self.retry.call(attempt, what=what, cancelled=push.cancelled)
+            self.retry.call(attempt, what=what, cancelled=push.cancelled, retryable=_blob_retryable)
         else:
             attempt()
 
@@ -432,12 +493,14 @@ class Writer:
         registry = repository.registry
         scopes = push.scopes[registry]
         digest = blob.digest
+        push.check_cancelled()
         if digest is not None and self._blob_exists(repository, digest, scopes):
             self._count(push, counted, blob.size or 0)
             with push.lock:
                 push.result.existing.add(digest)
             log.info("%s: %s already present", repository.name, digest)
             return
+        push.check_cancelled()
         location, mounted = self._start_upload(repository, blob, scopes)
         if mounted:
             assert digest is not None
@@ -493,7 +556,7 @@ class Writer:
         return response.status == 200
 
     def _start_upload(
-        self, repository: Repository, blob: Blob, scopes: Sequence[str]
+        self, repository: Repository, blob: Blob, scopes: Sequence[str], *, mount: bool = True
     ) -> tuple[str, bool]:
         """POST an upload session, mounting when the blob is elsewhere on the same registry.
 
@@ -503,7 +566,8 @@ class Writer:
         path = _blobs_path(repository, "uploads/")
         source = blob.mount_source
         if (
-            source is not None
+            mount
+            and source is not None
             and source.registry == registry
             and source != repository
             and blob.digest is not None
@@ -647,12 +711,33 @@ class Writer:
                     )
                 except (RegistryError, TransportError) as error:
                     failures += 1
-                    if not is_temporary(error) or failures >= self.retry.attempts:
+                    if not _blob_retryable(error) or failures >= self.retry.attempts:
                         raise
                     hasher.restore(checkpoint)
                     push.tracker.take_back(counted[0] - sent)
                     counted[0] = sent
-                    resumed = self._resume_offset(registry, location, scopes, offset)
+                    # Asked even after a 404: the answer is what the registry holds now.
+                    resumed = self.retry.call(
+                        functools.partial(self._resume_offset, registry, location, scopes, offset),
+                        what=f"check upload progress of {blob.describe()}",
+                        cancelled=push.cancelled,
+                    )
+                    if resumed is None:
+                        # The registry dropped the session (distribution does once a chunk
+                        # was cut after some bytes): the held bytes are unreachable, so the
+                        # blob starts again from byte 0 in a new session.
+                        log.info(
+                            "upload session of %s lost (%s); starting it again",
+                            blob.describe(),
+                            error,
+                        )
+                        location, _ = self._start_upload(repository, blob, scopes, mount=False)
+                        push.tracker.take_back(counted[0])
+                        counted[0] = 0
+                        hasher = Hasher(algorithm)
+                        offset = 0
+                        push.cancelled.wait(self.retry.delay(failures, error))
+                        continue
                     log.info(
                         "chunk at %d of %s failed (%s); resuming at %d",
                         offset,
@@ -674,16 +759,24 @@ class Writer:
 
     def _resume_offset(
         self, registry: Registry, location: str, scopes: Sequence[str], chunk_start: int
-    ) -> int:
-        """Ask the registry how much of the upload it holds (GET on the upload URL)."""
-        response = self.transport.request(
-            registry,
-            "GET",
-            location,
-            scopes=scopes,
-            expected=(204,),
-            what="check upload progress",
-        )
+    ) -> int | None:
+        """Ask the registry how much of the upload it holds (GET on the upload URL).
+
+        :return: where to go on from, or ``None`` when the session no longer exists.
+        """
+        try:
+            response = self.transport.request(
+                registry,
+                "GET",
+                location,
+                scopes=scopes,
+                expected=(204,),
+                what="check upload progress",
+            )
+        except RegistryError as error:
+            if error.status == 404:
+                return None
+            raise
         end = _upload_range_end(response.headers.get("Range"))
         if end is None:
             return chunk_start
@@ -761,10 +854,12 @@ class Writer:
 
     def _verify_put(self, where: str, document: Manifest | Index, header: str | None) -> None:
         if header and header != str(document.digest):
+            # A tag is written by the very request that reveals the mismatch: say so.
+            tag_note = "" if "@" in where else "; the tag now points at what it stored"
             raise ManifestError(
                 where,
                 f"the registry stored the manifest as {header}, but the bytes sent hash to "
-                f"{document.digest}",
+                f"{document.digest}{tag_note}",
             )
 
     # -- referrers ------------------------------------------------------------------------
