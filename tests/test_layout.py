@@ -34,8 +34,7 @@ ARM64 = Platform("linux", "arm64", "v8")
 
 def tool(name: str) -> str:
     path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed")
+    assert path is not None, f"{name} is not installed: run `make system-deps`"
     return path
 
 

@@ -38,7 +38,7 @@ from ocipush.publish import execute, make_plan, open_project
 from ocipush.reference import Registry, parse_reference
 from ocipush.remote import Remote
 from ocipush.tls import TlsConfig
-from ocipush.transport import Timeouts, Transport
+from ocipush.transport import ConnectionOptions, Timeouts, Transport
 from ocipush.writer import Writer
 
 __all__ = ["main"]
@@ -111,15 +111,20 @@ def _tls_config(args: argparse.Namespace) -> TlsConfig:
     )
 
 
-def _transport(args: argparse.Namespace, keychain: StaticKeychain | DefaultKeychain) -> Transport:
-    return Transport(
+def _connection(
+    args: argparse.Namespace, keychain: StaticKeychain | DefaultKeychain | None = None
+) -> ConnectionOptions:
+    return ConnectionOptions(
         keychain=keychain,
-        insecure=args.insecure,
-        allow_credentials_over_http=args.allow_credentials_over_http,
+        insecure=tuple(args.insecure),
+        allow_credentials_over_http=tuple(args.allow_credentials_over_http),
         tls=_tls_config(args),
-        jobs=getattr(args, "jobs", 1),
         timeouts=Timeouts(connect=args.timeout_connect, read=args.timeout_read),
     )
+
+
+def _transport(args: argparse.Namespace, keychain: StaticKeychain | DefaultKeychain) -> Transport:
+    return _connection(args, keychain).transport(jobs=getattr(args, "jobs", 1))
 
 
 def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
@@ -183,10 +188,18 @@ def _cmd_copy(args: argparse.Namespace) -> int:
 
 
 def _project_run(args: argparse.Namespace) -> tuple[Project, PluginManager]:
+    credentials = None
+    if args.username is not None:
+        password = _read_password(args, "the registry targets")
+        credentials = Credentials.from_secret(args.username, password, source="--username")
+    elif args.password_stdin:
+        raise _UsageError("--password-stdin needs --username USER; add it")
     return open_project(
         Path(args.project).resolve(),
         requested_plugins=args.plugin,
-        insecure=args.insecure,
+        connection=_connection(args),
+        credentials=credentials,
+        targets=_target_overrides(args),
         jobs=args.jobs,
         allow_nondistributable_artifacts=args.allow_nondistributable_artifacts or None,
     )
@@ -419,11 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_project_flags(plan)
     _add_writer_flags(plan)
+    _add_connection_flags(plan)
+    _add_credential_flags(plan)
     plan.set_defaults(handler=_cmd_plan)
 
     push = commands.add_parser("push", help="build the content and publish it to every target")
     _add_project_flags(push)
     _add_writer_flags(push)
+    _add_connection_flags(push)
+    _add_credential_flags(push)
     push.set_defaults(handler=_cmd_push)
 
     build = commands.add_parser(
@@ -431,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_project_flags(build)
     _add_writer_flags(build)
+    _add_connection_flags(build)
+    _add_credential_flags(build)
     build.set_defaults(handler=_cmd_build)
 
     copy = commands.add_parser(

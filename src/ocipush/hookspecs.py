@@ -125,8 +125,9 @@ def ocipush_add_layers(project: Project) -> Sequence[Blob] | None:
 def ocipush_build_image(project: Project, layers: Sequence[Blob]) -> Taggable | None:
     """Assemble the project's image (or a multi-platform index) from ``layers``.
 
-    The first non-``None`` answer wins. The built-in answer, used when no plugin gives
-    one and there are layers, is a ``linux/amd64`` image on ``scratch``. Return ``None``
+    The first non-``None`` answer wins. Built-in answers: the ``image`` plugin builds a
+    runnable image of the project when ``[tool.ocipush.image]`` is present; otherwise, when
+    there are layers, ``scratch`` makes a ``linux/amd64`` image of just those layers. Return ``None``
     to leave the choice to later plugins; with no layers and no answer, there is no image
     and only artifacts are published.
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -28,6 +28,8 @@ from ocipush.config import (
     read_pyproject,
 )
 from ocipush.errors import ConfigError, ConfigProblem, OcipushError
+from ocipush.keychain import DefaultKeychain
+from ocipush.transport import ConnectionOptions, Transport
 
 __all__ = [
     "Project",
@@ -64,7 +66,7 @@ class Project:
     :ivar distributions: the wheel and sdist built in this run (or found in ``dist/``).
     :ivar output_dir: where built files go (``dist/`` by default).
     :ivar environ: the environment templates read ``{env:VAR}`` from.
-    :ivar insecure_registries: hosts the user allowed plain http to (``--insecure``).
+    :ivar connection: how to reach registries (credentials, TLS, plain http, timeouts).
     :ivar file_media_type: the media type plugins give a file (see ``ocipush_file_media_type``).
     """
 
@@ -74,7 +76,9 @@ class Project:
     distributions: tuple[Path, ...] = ()
     output_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
-    insecure_registries: tuple[str, ...] = ()
+    connection: ConnectionOptions = field(
+        default_factory=lambda: ConnectionOptions(keychain=DefaultKeychain()), repr=False
+    )
     file_media_type: Callable[[Path], str] = field(
         default=lambda _path: "application/octet-stream", compare=False, repr=False
     )
@@ -104,6 +108,10 @@ class Project:
     @property
     def dist_dir(self) -> Path:
         return self.output_dir or self.root / "dist"
+
+    def transport(self, *, insecure: Iterable[str] = ()) -> Transport:
+        """A transport to registries with the run's connection options."""
+        return self.connection.transport(jobs=self.settings.jobs, insecure=insecure)
 
     @property
     def cache_dir(self) -> Path:

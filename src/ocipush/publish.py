@@ -13,10 +13,13 @@ from pathlib import Path
 
 from ocipush.config import TargetConfig, read_pyproject
 from ocipush.errors import OcipushError
+from ocipush.keychain import Credentials, DefaultKeychain
 from ocipush.manager import PluginManager
 from ocipush.plan import Plan, PushItem, TargetResult
 from ocipush.progress import ProgressCallback
 from ocipush.project import Project, load_project
+from ocipush.reference import parse_reference
+from ocipush.transport import ConnectionOptions
 
 __all__ = ["configured_plugins", "execute", "make_plan", "open_project"]
 
@@ -38,11 +41,18 @@ def open_project(
     requested_plugins: Sequence[str] = (),
     distributions: tuple[Path, ...] | None = None,
     output_dir: Path | None = None,
-    insecure: Sequence[str] = (),
+    connection: ConnectionOptions | None = None,
+    credentials: Credentials | None = None,
+    targets: Sequence[TargetConfig] | None = None,
     jobs: int | None = None,
     allow_nondistributable_artifacts: bool | None = None,
 ) -> tuple[Project, PluginManager]:
-    """Load plugins and the project, apply command-line overrides, and configure plugins."""
+    """Load plugins and the project, apply command-line overrides, and configure plugins.
+
+    :param connection: how to reach registries; by default with the docker/podman keychain.
+    :param credentials: explicit credentials (``--username``) for every registry target.
+    :param targets: the targets of this run when they replace the configured ones.
+    """
     manager = PluginManager(
         project_root=root, configured=configured_plugins(root), requested=requested_plugins
     )
@@ -60,14 +70,29 @@ def open_project(
     project = dataclasses.replace(
         project,
         settings=dataclasses.replace(project.settings, **overrides),  # type: ignore[arg-type]
-        insecure_registries=tuple(insecure),
     )
+    connection = connection or ConnectionOptions()
+    hosts = _registry_hosts(project, targets)
+    explicit = dict.fromkeys(hosts, credentials) if credentials is not None else {}
     project = dataclasses.replace(
-        project, file_media_type=lambda path: manager.file_media_type(path, project)
+        project,
+        connection=dataclasses.replace(connection, keychain=DefaultKeychain(explicit)),
+        file_media_type=lambda path: manager.file_media_type(path, project),
     )
     manager.configure(project)
     manager.validate(project)
     return project, manager
+
+
+def _registry_hosts(project: Project, targets: Sequence[TargetConfig] | None) -> list[str]:
+    """The registries the run's targets name, for credentials given on the command line."""
+    hosts = []
+    configs = list(targets) if targets is not None else list(project.settings.targets)
+    for number, config in enumerate(configs):
+        if not config.is_layout:
+            ref = project.expand(config.ref, f"tool.ocipush.targets[{number}].ref")
+            hosts.append(parse_reference(ref).registry.host)
+    return hosts
 
 
 def make_plan(

@@ -42,7 +42,7 @@ from ocipush.tls import TlsConfig
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
-__all__ = ["Timeouts", "Transport", "redact_url"]
+__all__ = ["ConnectionOptions", "Timeouts", "Transport", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -763,3 +763,29 @@ def _reason(exc: BaseException) -> str:
     text = str(reason)
     # urllib3 prefixes reasons with object reprs; keep the human part.
     return text.split(": ", 1)[1] if text.startswith("<") and ": " in text else text
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """How to reach registries: what a :class:`Transport` is made from, minus the pool.
+
+    Front ends build one from their flags; plugins turn it into a transport with
+    :meth:`transport` so that every connection of a run honours the same choices.
+    """
+
+    keychain: Keychain | None = None
+    insecure: tuple[str, ...] = ()
+    allow_credentials_over_http: tuple[str, ...] = ()
+    tls: TlsConfig | None = None
+    timeouts: Timeouts = Timeouts()
+
+    def transport(self, *, jobs: int = 4, insecure: Iterable[str] = ()) -> Transport:
+        """A transport with these options, plus more hosts allowed plain http."""
+        return Transport(
+            keychain=self.keychain,
+            insecure=(*self.insecure, *insecure),
+            allow_credentials_over_http=self.allow_credentials_over_http,
+            tls=self.tls,
+            jobs=jobs,
+            timeouts=self.timeouts,
+        )

@@ -6,12 +6,14 @@ What landed is read back with skopeo and plain HTTP, never through ocipush itsel
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import urllib.request
 
 import pytest
 
 from ocipush.cli import main
+from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.tools import registry_push_blob, skopeo_inspect_raw, umoci_unpack
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -217,3 +219,31 @@ def test_an_unreachable_registry_exits_1(project, capsys):
     assert (code, out) == (1, "")
     assert err.startswith("error: ")
     assert "127.0.0.1:9" in err
+
+
+def test_push_with_username_and_password_stdin(
+    project, htpasswd_registry, repo_name, capsys, monkeypatch
+):
+    """--username/--password-stdin log in to every registry target of the run."""
+    target = f"{htpasswd_registry.host}/{repo_name}:auth"
+    monkeypatch.setenv("DOCKER_CONFIG", str(project / "no-docker-config"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(HTPASSWD_PASSWORD + "\n"))
+    code, out, err = _run(
+        capsys,
+        "push",
+        "--project",
+        str(project),
+        "--target",
+        target,
+        "--username",
+        HTPASSWD_USER,
+        "--password-stdin",
+    )
+    assert code == 0, err
+    pushed = skopeo_inspect_raw(target, creds=(HTPASSWD_USER, HTPASSWD_PASSWORD))
+    assert f"{target}@{_sha256(pushed)}" in out
+    assert HTPASSWD_PASSWORD not in out + err
+
+    code, _, err = _run(capsys, "push", "--project", str(project), "--target", target)
+    assert code == 1
+    assert f"authentication to {htpasswd_registry.host} as anonymous failed" in err

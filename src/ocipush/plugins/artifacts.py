@@ -16,13 +16,11 @@ from ocipush.config import IMAGE_SUBJECT, ArtifactConfig
 from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.hookspecs import hookimpl
 from ocipush.images import Image, Taggable
-from ocipush.keychain import DefaultKeychain
 from ocipush.model import Descriptor
 from ocipush.plan import PushItem
 from ocipush.project import Project
 from ocipush.reference import parse_reference
 from ocipush.remote import Remote
-from ocipush.transport import Transport
 
 TITLE = "org.opencontainers.image.title"
 #: The empty JSON object, the config of every artifact (image-spec 1.1).
@@ -69,8 +67,7 @@ def _subject(
             )
         return image.descriptor()
     ref = parse_reference(project.expand(config.subject, f"{path}.subject"))
-    transport = Transport(keychain=DefaultKeychain(), insecure=project.insecure_registries)
-    document = Remote(transport).manifest(ref)
+    document = Remote(project.transport()).manifest(ref)
     return document.descriptor()
 
 

@@ -10,7 +10,6 @@ from ocipush.config import TargetConfig
 from ocipush.digest import Digest
 from ocipush.hookspecs import hookimpl
 from ocipush.images import Image, ImageIndex, Taggable, manifest_of
-from ocipush.keychain import DefaultKeychain
 from ocipush.layout import is_layout_reference
 from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
 from ocipush.progress import ProgressCallback
@@ -30,10 +29,8 @@ class RegistryTarget:
         self.ref = ref
         self.extra_tags = tuple(extra_tags)
         settings = project.settings
-        hosts = [*project.insecure_registries, *([ref.registry.host] if insecure else [])]
         self.writer = Writer(
-            keychain=DefaultKeychain(),
-            insecure=hosts,
+            project.transport(insecure=[ref.registry.host] if insecure else []),
             jobs=settings.jobs,
             allow_nondistributable_artifacts=settings.allow_nondistributable_artifacts,
         )

@@ -1,0 +1,215 @@
+"""Putting the image together: base, dependencies, app, extra layers; one per platform.
+
+Layers go from least to most often changed, so a registry (and the layer cache) keeps the
+big, stable ones: the base's, then third-party dependencies, then the project's wheel, then
+file layers from configuration and plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocipush.blobs import Blob
+from ocipush.image.app import app_layer
+from ocipush.image.base import BaseImage, ResolvedBase
+from ocipush.image.config import build_config, git_revision, project_annotations, timestamp
+from ocipush.image.deps import dependency_layer, resolve_dependencies, wheel_requirements
+from ocipush.image.errors import ImageError, MissingWheelError
+from ocipush.image.python import PythonRuntime, detect_python, environment_of
+from ocipush.image.settings import ImageSettings
+from ocipush.images import Image, ImageIndex, Taggable
+from ocipush.layers import source_date_epoch
+from ocipush.model import Platform
+from ocipush.project import Project, metadata_from_wheel
+
+__all__ = ["DEFAULT_PLATFORM", "ImageBuilder"]
+
+log = logging.getLogger(__name__)
+
+#: The platform of a scratch image when none is configured.
+DEFAULT_PLATFORM = Platform("linux", "amd64")
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What one platform's image is made of, before the config is written."""
+
+    base: BaseImage
+    runtime: PythonRuntime
+    layers: tuple[tuple[Blob, str], ...]
+
+
+class ImageBuilder:
+    """Builds the project's image from ``[tool.ocipush.image]``.
+
+    :param project: the project; its wheel must have been built.
+    :param settings: the validated table.
+    :param base: the resolved base.
+    :param extra_layers: the layers other plugins and ``[[tool.ocipush.layers]]`` made.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        settings: ImageSettings,
+        base: ResolvedBase,
+        extra_layers: Sequence[Blob],
+    ) -> None:
+        self.project = project
+        self.settings = settings
+        self.base = base
+        self.extra_layers = tuple(extra_layers)
+        self.mtime = source_date_epoch(dict(project.environ))
+        self.created = timestamp(self.mtime)
+        self.wheel = self._wheel()
+        self._app_layers: dict[PythonRuntime, Blob] = {}
+
+    def _wheel(self) -> Path:
+        wheel = self.project.wheel
+        if wheel is None:
+            raise ImageError(
+                f"tool.ocipush.image: no wheel of {self.project.metadata.name} "
+                f"{self.project.metadata.version} was built in this run or found in "
+                f"{self.project.dist_dir}; build it first (python -m build --wheel) or publish "
+                "through the ocipush.backend build backend"
+            )
+        return wheel
+
+    # -- the whole image ------------------------------------------------------------------
+
+    def build(self) -> Taggable:
+        """One image, or an index of one image per platform."""
+        metadata = metadata_from_wheel(self.wheel)
+        if self.settings.entrypoint is None and len(metadata.scripts) != 1:
+            # Before any download: this needs only the wheel.
+            self._entrypoint(None, metadata.scripts)
+        built = self._build_platforms()
+        annotations = {
+            **project_annotations(
+                metadata, created=self.created, revision=git_revision(self.project.root)
+            ),
+            **self.base.annotations,
+        }
+        entrypoint = self._entrypoint(built[0].runtime, metadata.scripts)
+        images = [self._image(item, entrypoint, annotations) for item in built]
+        if len(images) == 1:
+            return images[0]
+        return ImageIndex(images, annotations={**annotations, **self.settings.annotations})
+
+    def _build_platforms(self) -> list[_Built]:
+        if self.settings.platforms:
+            return [self._build_one(platform) for platform in self.settings.platforms]
+        offered = self.base.platforms() or [DEFAULT_PLATFORM]
+        if len(offered) == 1:
+            return [self._build_one(offered[0])]
+        # Default: every platform of the base that the dependencies have wheels for.
+        built: list[_Built] = []
+        skipped: list[MissingWheelError] = []
+        for platform in offered:
+            try:
+                built.append(self._build_one(platform))
+            except MissingWheelError as error:
+                log.warning("skipping %s: no wheel of %s for it", platform, error.requirement)
+                skipped.append(error)
+        if not built:
+            raise skipped[0]
+        return built
+
+    def _entrypoint(self, runtime: PythonRuntime | None, scripts: Mapping[str, str]) -> list[str]:
+        if self.settings.entrypoint is not None:
+            return list(self.settings.entrypoint)
+        if len(scripts) == 1 and runtime is not None:
+            return [f"{runtime.scripts}/{next(iter(scripts))}"]
+        found = ", ".join(sorted(scripts)) if scripts else "none"
+        example = next(iter(sorted(scripts)), "app")
+        raise ImageError(
+            f"tool.ocipush.image.entrypoint: not set, and {self.wheel.name} has "
+            f"{len(scripts)} console scripts ({found}), so ocipush cannot tell which program "
+            f'the image runs; set it, e.g. entrypoint = ["/usr/local/bin/{example}"]'
+        )
+
+    # -- one platform ---------------------------------------------------------------------
+
+    def _build_one(self, platform: Platform) -> _Built:
+        base = self.base.image(platform)
+        runtime = detect_python(
+            environment_of(base.config),
+            python=self.settings.python,
+            site_packages=self.settings.site_packages,
+            base=self.base.name,
+        )
+        layers: list[tuple[Blob, str]] = []
+        deps = self._dependency_layer(platform, runtime)
+        if deps is not None:
+            layers.append((deps, f"ocipush: dependencies for {platform}"))
+        layers.append((self._app_layer(runtime), f"ocipush: {self.wheel.name}"))
+        layers += [(blob, f"ocipush: layer {blob.describe()}") for blob in self.extra_layers]
+        return _Built(base, runtime, tuple(layers))
+
+    def _dependency_layer(self, platform: Platform, runtime: PythonRuntime) -> Blob | None:
+        settings, project = self.settings, self.project
+        if settings.requirements is not None:
+            requirements = ["-r", str(project.root / settings.requirements)]
+            source, exclude = settings.requirements, None
+        else:
+            if not wheel_requirements(self.wheel):
+                return None  # nothing to resolve: spare the pip run
+            requirements = [str(self.wheel)]
+            source, exclude = self.wheel.name, project.metadata.name
+        dependencies = resolve_dependencies(
+            requirements,
+            platform=platform,
+            runtime=runtime,
+            exclude=exclude,
+            environ=project.environ,
+            source=source,
+        )
+        return dependency_layer(
+            dependencies,
+            platform=platform,
+            runtime=runtime,
+            cache_dir=project.cache_dir,
+            environ=project.environ,
+            mtime=self.mtime,
+            uid=settings.uid,
+            gid=settings.gid,
+            what=f"dependencies for {platform} ({len(dependencies)} distributions)",
+        )
+
+    def _app_layer(self, runtime: PythonRuntime) -> Blob:
+        # Platforms sharing an interpreter layout share the app layer (a pure wheel).
+        if runtime not in self._app_layers:
+            self._app_layers[runtime] = app_layer(
+                self.wheel,
+                runtime,
+                self.project.cache_dir / "layers",
+                mtime=self.mtime,
+                uid=self.settings.uid,
+                gid=self.settings.gid,
+            )
+        return self._app_layers[runtime]
+
+    def _image(self, built: _Built, entrypoint: list[str], annotations: dict[str, str]) -> Image:
+        labels = {key: value for key, value in annotations.items() if "base." not in key}
+        config = build_config(
+            built.base.config,
+            platform=built.base.platform,
+            settings=self.settings,
+            entrypoint=entrypoint,
+            layers=built.layers,
+            labels=labels,
+            created=self.created,
+        )
+        manifest_annotations = dict(annotations)
+        if built.base.digest is not None:
+            # In an index each image names its own platform's base manifest.
+            manifest_annotations["org.opencontainers.image.base.digest"] = str(built.base.digest)
+        return Image(
+            layers=[*built.base.layers, *(blob for blob, _ in built.layers)],
+            config=config,
+            annotations={**manifest_annotations, **self.settings.annotations},
+            platform=built.base.platform,
+        )

@@ -1,0 +1,357 @@
+"""Third-party dependencies: resolved by pip for the image's platform, installed as one layer.
+
+pip decides *what* (``pip install --dry-run --report`` with ``--platform``,
+``--python-version`` and ``--only-binary=:all:``, so only wheels for the image qualify);
+ocipush decides *where*: each wheel is installed with pypa's ``installer`` into the image's
+scheme, so console scripts point at the image's interpreter, not at the one running the
+build (which is what ``pip install --target`` would write into them).
+
+The layer is cached by the resolved set (names, versions, wheel hashes) plus everything
+else that shapes its bytes, so an unchanged set is never downloaded or packed again. pip
+reads its usual configuration (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``pip.conf``…).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import json
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ocipush import media_types as mt
+from ocipush.blobs import FileBlob
+from ocipush.digest import Digest
+from ocipush.image.errors import DependencyError, MissingWheelError
+from ocipush.image.install import LabelledLayer, install_wheels
+from ocipush.image.python import PythonRuntime
+from ocipush.layers import build_layer
+from ocipush.model import Platform
+
+__all__ = [
+    "Dependency",
+    "dependency_layer",
+    "pip_platform_tags",
+    "resolve_dependencies",
+    "wheel_requirements",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds pip may take to resolve or download; a hung index must not hang a release.
+PIP_TIMEOUT = 900
+#: Bumped whenever the layer's layout changes, so old cache entries are not reused.
+_CACHE_FORMAT = 1
+_NOT_FOUND = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
+_EXTRA_MARKER = re.compile(r"\bextra\s*==")
+_CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies", re.IGNORECASE)
+
+#: OCI architecture -> the machine name in wheel platform tags.
+_MACHINES = {
+    "amd64": "x86_64",
+    "arm64": "aarch64",
+    "386": "i686",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+_ARM_MACHINES = {"v7": "armv7l", "v6": "armv6l"}
+#: glibc versions assumed of a Linux base: manylinux_2_17 (manylinux2014) up to 2.28 run on
+#: every current distribution release a python image is built from.
+_GLIBC_MINORS = range(28, 16, -1)
+
+
+@dataclass(frozen=True, order=True)
+class Dependency:
+    """One resolved distribution: what it is, and where its wheel comes from."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return unquote(urlsplit(self.url).path.rsplit("/", 1)[-1])
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The ``Requires-Dist`` of ``wheel`` that apply without extras."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(
+            (n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)), None
+        )
+        if name is None:
+            raise DependencyError(f"{wheel}: not a wheel (it has no .dist-info/METADATA)")
+        text = archive.read(name).decode("utf-8")
+    requirements = email.parser.Parser().parsestr(text).get_all("Requires-Dist") or []
+    return [r for r in requirements if not _EXTRA_MARKER.search(r)]
+
+
+def pip_platform_tags(platform: Platform) -> list[str]:
+    """The wheel platform tags an image of ``platform`` runs (pure wheels always qualify)."""
+    if platform.os != "linux":
+        raise DependencyError(
+            f"tool.ocipush.image.platforms: {platform} — only linux images can get "
+            "dependency wheels; build for linux/… platforms"
+        )
+    if platform.architecture == "arm":
+        machine = _ARM_MACHINES.get(platform.variant or "v7")
+    else:
+        machine = _MACHINES.get(platform.architecture)
+    if machine is None:
+        raise DependencyError(
+            f"tool.ocipush.image.platforms: {platform} — no wheel platform tag is known for "
+            f"this architecture; known: {', '.join(sorted(_MACHINES))}, arm/v6, arm/v7"
+        )
+    tags = [f"manylinux_2_{minor}_{machine}" for minor in _GLIBC_MINORS]
+    if machine in ("x86_64", "i686"):
+        tags += [f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"manylinux1_{machine}"]
+    elif machine in ("aarch64", "ppc64le", "s390x", "armv7l"):
+        tags.append(f"manylinux2014_{machine}")
+    return tags
+
+
+def _pip_target_options(platform: Platform, runtime: PythonRuntime) -> list[str]:
+    options = ["--only-binary=:all:", "--python-version", runtime.version_text]
+    for tag in pip_platform_tags(platform):
+        options += ["--platform", tag]
+    return options
+
+
+def _run_pip(
+    arguments: Sequence[str], environ: Mapping[str, str], what: str
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pip", *arguments, "--disable-pip-version-check", "--no-input"]
+    log.debug("running %s", " ".join(command))
+    try:
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=dict(environ),
+            timeout=PIP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DependencyError(
+            f"{what}: pip took over {PIP_TIMEOUT} s; check the package index is reachable"
+        ) from None
+
+
+def resolve_dependencies(
+    requirements: Sequence[str],
+    *,
+    platform: Platform,
+    runtime: PythonRuntime,
+    exclude: str | None,
+    environ: Mapping[str, str],
+    source: str,
+) -> tuple[Dependency, ...]:
+    """Ask pip which wheels satisfy ``requirements`` on ``platform`` with the image's Python.
+
+    :param requirements: pip arguments naming what to install: a wheel path, or
+        ``-r FILE``.
+    :param exclude: a distribution to leave out (the project itself, installed separately).
+    :param source: where the requirements come from, for messages.
+    :raises MissingWheelError: when a dependency has no wheel for ``platform``.
+    """
+    what = f"dependencies of {source} for {platform} (Python {runtime.version_text})"
+    with tempfile.TemporaryDirectory(prefix="ocipush-resolve-") as scratch:
+        report = Path(scratch) / "report.json"
+        completed = _run_pip(
+            [
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                *_pip_target_options(platform, runtime),
+                *requirements,
+            ],
+            environ,
+            what,
+        )
+        if completed.returncode != 0:
+            raise _resolution_error(completed.stderr, what, platform, runtime)
+        document = json.loads(report.read_text(encoding="utf-8"))
+    found = []
+    for item in document.get("install", []):
+        metadata = item.get("metadata", {})
+        name = str(metadata.get("name", ""))
+        if exclude is not None and _normalize(name) == _normalize(exclude):
+            continue
+        info = item.get("download_info", {})
+        hashes = info.get("archive_info", {}).get("hashes", {})
+        sha256 = hashes.get("sha256")
+        if not sha256:
+            raise DependencyError(
+                f"{what}: pip gave no sha256 for {name} ({info.get('url')}); only wheel "
+                "archives can go into an image, not directories or VCS checkouts"
+            )
+        found.append(Dependency(name, str(metadata.get("version", "")), info["url"], sha256))
+    return tuple(sorted(found))
+
+
+def _resolution_error(
+    stderr: str, what: str, platform: Platform, runtime: PythonRuntime
+) -> DependencyError:
+    tail = "\n  ".join(line for line in stderr.strip().splitlines()[-6:] if line.strip())
+    missing = _NOT_FOUND.search(stderr)
+    if missing:
+        requirement = missing["requirement"]
+        return MissingWheelError(
+            f"{what}: no wheel of {requirement} for {platform} (Python {runtime.version_text}); "
+            f"ocipush installs wheels only. Publish or build a wheel of {requirement} for "
+            f"{platform}, or drop {platform} from tool.ocipush.image.platforms.\n  pip said: "
+            f"{tail}",
+            requirement=requirement,
+            platform=str(platform),
+        )
+    hint = " (conflicting requirements)" if _CONFLICT.search(stderr) else ""
+    return DependencyError(f"{what}: pip could not resolve them{hint}:\n  {tail}")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _cache_key(
+    dependencies: Sequence[Dependency], runtime: PythonRuntime, *, mtime: int, uid: int, gid: int
+) -> str:
+    material = {
+        "format": _CACHE_FORMAT,
+        "wheels": [[d.name, d.version, d.sha256] for d in dependencies],
+        "scheme": runtime.scheme(),
+        "interpreter": runtime.interpreter,
+        "mtime": mtime,
+        "owner": [uid, gid],
+    }
+    encoded = json.dumps(material, sort_keys=True).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _fetch_wheels(
+    dependencies: Sequence[Dependency],
+    wheels: Path,
+    target_options: Sequence[str],
+    environ: Mapping[str, str],
+    what: str,
+) -> list[Path]:
+    """The wheel files, verified against the resolved hashes; downloaded only if missing."""
+    wheels.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    wanted: list[Dependency] = []
+    for dependency in dependencies:
+        local = (
+            Path(unquote(urlsplit(dependency.url).path))
+            if dependency.url.startswith("file:")
+            else wheels / dependency.filename
+        )
+        if not (local.is_file() and _sha256_of(local) == dependency.sha256):
+            local = wheels / dependency.filename
+            wanted.append(dependency)
+        paths.append(local)
+    if wanted:
+        lines = [f"{d.name} @ {d.url} --hash=sha256:{d.sha256}" for d in wanted]
+        with tempfile.TemporaryDirectory(prefix="ocipush-wheels-") as scratch:
+            listing = Path(scratch) / "requirements.txt"
+            listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            completed = _run_pip(
+                [
+                    "download",
+                    "--no-deps",
+                    "--require-hashes",
+                    "--quiet",
+                    *target_options,
+                    "-d",
+                    str(wheels),
+                    "-r",
+                    str(listing),
+                ],
+                environ,
+                what,
+            )
+        if completed.returncode != 0:
+            tail = "\n  ".join(completed.stderr.strip().splitlines()[-6:])
+            raise DependencyError(f"{what}: downloading the wheels failed:\n  {tail}")
+    return paths
+
+
+def dependency_layer(
+    dependencies: Sequence[Dependency],
+    *,
+    platform: Platform,
+    runtime: PythonRuntime,
+    cache_dir: Path,
+    environ: Mapping[str, str],
+    mtime: int,
+    uid: int,
+    gid: int,
+    what: str,
+) -> FileBlob | None:
+    """The layer holding ``dependencies`` installed for ``runtime`` (``None`` if there are none).
+
+    Reused from ``cache_dir`` when this exact set was packed before.
+    """
+    if not dependencies:
+        return None
+    key = _cache_key(dependencies, runtime, mtime=mtime, uid=uid, gid=gid)
+    index = cache_dir / "deps" / f"{key}.json"
+    layers = cache_dir / "layers"
+    cached = _cached_layer(index, layers, what)
+    if cached is not None:
+        log.info("%s: dependency layer %s reused from the cache", what, cached.digest)
+        return cached
+    options = _pip_target_options(platform, runtime)
+    wheels = _fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
+    with tempfile.TemporaryDirectory(prefix="ocipush-deps-") as staging:
+        entries = install_wheels(wheels, runtime, Path(staging), uid=uid, gid=gid)
+        blob = build_layer(entries, layers, mtime=mtime)
+    index.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "file": blob.path.name,
+        "digest": str(blob.digest),
+        "diff_id": str(blob.diff_id),
+        "size": blob.size,
+    }
+    # Written whole, then renamed: a concurrent build never reads half a record.
+    partial = index.with_suffix(".tmp")
+    partial.write_text(json.dumps(record), encoding="utf-8")
+    partial.replace(index)
+    return LabelledLayer(blob, what)
+
+
+def _cached_layer(index: Path, layers: Path, what: str) -> FileBlob | None:
+    try:
+        record = json.loads(index.read_text(encoding="utf-8"))
+        path = layers / record["file"]
+        if path.stat().st_size != record["size"]:
+            return None
+        blob = FileBlob(
+            path,
+            mt.OCI_LAYER,
+            digest=Digest.parse(record["digest"]),
+            size=record["size"],
+            diff_id=Digest.parse(record["diff_id"]),
+        )
+        return LabelledLayer(blob, what)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

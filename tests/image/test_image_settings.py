@@ -1,0 +1,82 @@
+"""``[tool.ocipush.image]`` validation: values users write, problems they read."""
+
+from __future__ import annotations
+
+from ocipush.image.settings import parse_image_settings
+from ocipush.model import Platform
+
+
+def _messages(table):
+    settings, problems = parse_image_settings(table)
+    return settings, [str(p) for p in problems]
+
+
+def test_a_full_table_is_read():
+    settings, problems = _messages(
+        {
+            "base": "docker.io/library/python:3.12-slim",
+            "platforms": ["linux/amd64", "linux/arm/v7"],
+            "entrypoint": ["/usr/local/bin/app"],
+            "cmd": ["--serve"],
+            "env": {"MODE": "prod"},
+            "workdir": "/srv",
+            "user": "1000:1000",
+            "ports": [8080, "53/udp"],
+            "volumes": ["/data"],
+            "labels": {"team": "core"},
+            "annotations": {"com.example.x": "y"},
+            "python": "/usr/local/bin/python3.12",
+            "site-packages": "/usr/local/lib/python3.12/site-packages",
+            "requirements": "requirements.lock",
+            "uid": 1000,
+            "gid": 1000,
+        }
+    )
+    assert problems == []
+    assert settings.platforms == (Platform("linux", "amd64"), Platform("linux", "arm", "v7"))
+    assert settings.ports == ("8080/tcp", "53/udp")
+    assert settings.env == {"MODE": "prod"}
+    assert (settings.uid, settings.gid) == (1000, 1000)
+
+
+def test_scratch_is_a_base():
+    settings, problems = _messages({"base": "scratch"})
+    assert problems == []
+    assert settings.is_scratch
+
+
+def test_every_problem_is_reported_with_its_key():
+    settings, problems = _messages(
+        {
+            "platforms": ["linux"],
+            "entrypoint": [],
+            "env": {"A": 1},
+            "ports": [70000],
+            "volumes": ["data"],
+            "uid": -1,
+            "python": "python3",
+            "colour": "red",
+        }
+    )
+    assert settings is None
+    assert problems == [
+        "tool.ocipush.image.colour: unknown key — known keys: base, platforms, entrypoint, cmd, "
+        "env, workdir, user, ports, volumes, labels, annotations, python, site-packages, "
+        "requirements, uid, gid",
+        'tool.ocipush.image.base: missing — name the base image, e.g. "docker.io/library/'
+        'python:3.12-slim@sha256:…", or "scratch" for none',
+        'tool.ocipush.image.platforms: "linux" — expected os/architecture[/variant], e.g. '
+        "linux/arm64",
+        "tool.ocipush.image.entrypoint: [] — name the program to run, e.g. ['/usr/local/bin/app']",
+        'tool.ocipush.image.env: {"A": 1} — expected a table of strings',
+        'tool.ocipush.image.volumes: "data" — expected an absolute path in the image',
+        "tool.ocipush.image.ports: 70000 — expected a port number (1-65535), optionally with "
+        '"/tcp", "/udp" or "/sctp"',
+        'tool.ocipush.image.python: "python3" — expected an absolute path in the image',
+        "tool.ocipush.image.uid: -1 — expected a number from 0 to 4294967295",
+    ]
+
+
+def test_a_platform_listed_twice_is_a_problem():
+    _, problems = _messages({"base": "scratch", "platforms": ["linux/amd64", "linux/amd64"]})
+    assert problems == ["tool.ocipush.image.platforms: lists a platform twice; name each once"]

@@ -1,0 +1,356 @@
+"""End to end: a real Debian base with Python, hello-app built onto it, run in a chroot.
+
+The base is a minimal Debian rootfs made by ``debootstrap`` (the one step that needs the
+network: the Debian mirror), packed into one layer with ocipush's own ``layers.py`` and
+pushed to the local registry. The packed layer is cached in ``~/.cache/ocipush-tests``
+(``OCIPUSH_TEST_CACHE`` overrides), keyed by suite and variant, so only the first run on a
+machine pays for debootstrap. Everything else talks to 127.0.0.1 only; pip installs from a
+wheelhouse the test builds.
+
+What is checked is what a user checks: the program's output inside the unpacked image,
+files in it, manifest digests and the registry's access log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from image.sample import make_wheelhouse, push_fake_base, use_wheelhouse, write_app
+from ocipush import media_types as mt
+from ocipush.blobs import BytesBlob, FileBlob
+from ocipush.cli import main
+from ocipush.config import TargetConfig
+from ocipush.digest import Digest
+from ocipush.images import Image
+from ocipush.layers import LayerEntry, build_layer, entries_from_directory
+from ocipush.publish import execute, make_plan, open_project
+from ocipush.reference import parse_reference
+from ocipush.writer import Writer
+from support.tools import registry_get_manifest, skopeo_copy, umoci_unpack
+
+SUITE = "bookworm"
+VARIANT = "minbase"
+MIRROR = "http://deb.debian.org/debian"
+#: Bump when the packing below changes, so a stale cached layer is not reused.
+CACHE_KEY = f"debootstrap-{SUITE}-{VARIANT}-python3-v1"
+DEBOOTSTRAP_TIMEOUT = 900
+RUN_TIMEOUT = 60
+BASE_REPO = "ocipush-tests/bases/debian-python"
+PYTHON = "/usr/bin/python3.11"
+SITE = "/usr/local/lib/python3.11/dist-packages"
+# Not worth a layer: debootstrap's download cache, apt lists, and kernel-provided trees.
+EXCLUDE = (
+    "dev/**",
+    "proc/**",
+    "sys/**",
+    "run/**",
+    "tmp/**",
+    "var/cache/apt/archives/**",
+    "var/lib/apt/lists/**",
+    "var/log/**",
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _cache_root() -> Path:
+    configured = os.environ.get("OCIPUSH_TEST_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "ocipush-tests"
+
+
+def _debootstrap_layer() -> FileBlob:
+    """The packed Debian rootfs, from the cache or built once (network: Debian mirror)."""
+    directory = _cache_root() / CACHE_KEY
+    record_path = directory / "layer.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        path = directory / record["file"]
+        if path.is_file() and path.stat().st_size == record["size"]:
+            return FileBlob(
+                path,
+                mt.OCI_LAYER,
+                digest=Digest.parse(record["digest"]),
+                size=record["size"],
+                diff_id=Digest.parse(record["diff_id"]),
+            )
+    # Never a skip: `make test` installs debootstrap and runs as root (or with sudo).
+    assert os.geteuid() == 0, "building the Debian base needs root (chroot, device nodes)"
+    assert shutil.which("debootstrap"), "debootstrap is missing: run `make system-deps`"
+    directory.mkdir(parents=True, exist_ok=True)
+    rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=directory))
+    try:
+        subprocess.run(
+            [
+                "debootstrap",
+                f"--variant={VARIANT}",
+                "--include=python3",
+                SUITE,
+                str(rootfs),
+                MIRROR,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=DEBOOTSTRAP_TIMEOUT,
+        )
+        entries = entries_from_directory(rootfs, "/", exclude=EXCLUDE)
+        entries = [e for e in entries if e.path != "/"]
+        entries += [LayerEntry(f"/{name}", None, 0o755) for name in ("dev", "proc", "sys", "run")]
+        entries.append(LayerEntry("/tmp", None, 0o1777))
+        blob = build_layer(entries, directory)
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+    record = {"file": blob.path.name, "digest": str(blob.digest), "diff_id": str(blob.diff_id)}
+    record["size"] = blob.size
+    record_path.write_text(json.dumps(record))
+    return blob
+
+
+@pytest.fixture(scope="session")
+def debian_base(registry) -> str:
+    """``host/repo@digest`` of a one-layer Debian bookworm image with python3."""
+    layer = _debootstrap_layer()
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["python3"],
+        },
+        "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id)]},
+        "history": [{"created_by": f"debootstrap --variant={VARIANT} --include=python3 {SUITE}"}],
+    }
+    image = Image(
+        layers=[layer],
+        config=BytesBlob(json.dumps(config, sort_keys=True).encode(), mt.OCI_CONFIG),
+    )
+    descriptor = Writer().write(parse_reference(f"{registry.host}/{BASE_REPO}:{SUITE}"), image)
+    return f"{registry.host}/{BASE_REPO}@{descriptor.digest}"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory):
+    return make_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture
+def pip_offline(monkeypatch, wheelhouse):
+    use_wheelhouse(monkeypatch, wheelhouse)
+
+
+def _image_settings(base: str, **extra: object) -> dict[str, object]:
+    return {"base": base, "python": PYTHON, "site-packages": SITE, **extra}
+
+
+def _push(root: Path, target: str, capsys) -> None:
+    code = main(["push", "--no-progress", "--project", str(root), "--target", target])
+    _out, err = capsys.readouterr()
+    assert code == 0, err
+
+
+def _unpack(ref: str, work: Path, *, arch: str | None = None) -> tuple[Path, dict]:
+    """Copy ``ref`` to an OCI layout (skopeo), unpack it (umoci); (rootfs, runtime config)."""
+    work.mkdir(parents=True, exist_ok=True)
+    layout = work / "layout"
+    extra = ["--override-arch", arch] if arch else []
+    skopeo_copy(ref, f"oci:{layout}:img", extra_args=extra)
+    rootfs = umoci_unpack(layout, "img", work / "bundle")
+    return rootfs, json.loads((work / "bundle" / "config.json").read_text())
+
+
+def _run(rootfs: Path, runtime: dict, *args: str) -> str:
+    """Run the image's process (or ``args``) in a chroot, with the environment it declares."""
+    process = runtime["process"]
+    env = dict(entry.split("=", 1) for entry in process["env"])
+    result = subprocess.run(
+        ["chroot", str(rootfs), *(args or process["args"])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _manifest(host: str, repo: str, ref: str) -> dict:
+    return json.loads(registry_get_manifest(host, repo, ref)[0])
+
+
+# -- running the app --------------------------------------------------------------------------
+
+
+def test_hello_app_runs_in_the_image(registry, repo_name, debian_base, tmp_path, capsys):
+    root = write_app(tmp_path / "app", image=_image_settings(debian_base))
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert runtime["process"]["args"] == ["/usr/bin/hello"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\n"
+    script = (rootfs / "usr/bin/hello").read_text()
+    assert script.startswith(f"#!{PYTHON}\n")
+    assert (rootfs / SITE.lstrip("/") / "hello_app" / "__init__.py").is_file()
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    assert (
+        manifest["annotations"]["org.opencontainers.image.base.digest"] == debian_base.split("@")[1]
+    )
+    assert len(manifest["layers"]) == 2  # Debian, app (no dependencies)
+
+
+def test_dependency_from_a_local_wheelhouse(
+    registry, repo_name, debian_base, tmp_path, capsys, pip_offline
+):
+    root = write_app(
+        tmp_path / "app", image=_image_settings(debian_base), dependencies=("greetlib>=1",)
+    )
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+    # The dependency's own console script points at the image's interpreter.
+    assert _run(rootfs, runtime, "/usr/bin/greet") == "greetings, world, from greetlib\n"
+    assert (rootfs / SITE.lstrip("/") / "greetlib-1.0.dist-info" / "INSTALLER").read_text() == (
+        "ocipush\n"
+    )
+    assert len(_manifest(registry.host, repo_name, "1.0.0")["layers"]) == 3
+
+
+# -- reproducibility and the layer cache ------------------------------------------------------
+
+
+def _planned(root: Path, target: str, capsys) -> tuple[str, list[str]]:
+    code = main(["plan", "--json", "--project", str(root), "--target", target])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    plan = json.loads(out)["targets"][0]
+    image = next(m for m in plan["manifests"] if m["role"] == "image")
+    layers = [b["digest"] for b in plan["blobs"] if "layer" in b["mediaType"]]
+    return image["digest"], layers
+
+
+def test_reproducible_and_an_app_change_rebuilds_only_the_app_layer(
+    registry, repo_name, debian_base, tmp_path, capsys, monkeypatch, pip_offline
+):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    settings = _image_settings(debian_base)
+    first = write_app(tmp_path / "a", image=settings, dependencies=("greetlib",))
+    digest_a, layers_a = _planned(first, target, capsys)
+    time.sleep(1.1)  # file times differ between the two trees
+    second = write_app(tmp_path / "b", image=settings, dependencies=("greetlib",))
+    digest_b, layers_b = _planned(second, target, capsys)
+    assert digest_a == digest_b
+    assert layers_a == layers_b
+
+    _push(second, target, capsys)
+    # The dependency layer now comes from the cache: no wheel is fetched again.
+    shutil.rmtree(second / "build" / "ocipush" / "wheels")
+    patches_before = sum(r.method == "PATCH" for r in registry.requests())
+    write_app(tmp_path / "b", image=settings, dependencies=("greetlib",), message="Hello, v2")
+    started = time.monotonic()
+    _push(second, target, capsys)
+    app_only_seconds = time.monotonic() - started
+    digest_c, layers_c = _planned(second, target, capsys)
+
+    assert not (second / "build" / "ocipush" / "wheels").exists()
+    assert digest_c != digest_b
+    assert layers_c[:2] == layers_b[:2]  # Debian and dependencies untouched
+    assert layers_c[2] != layers_b[2]  # the app layer changed
+    # Only the new app layer and the new config were sent.
+    assert sum(r.method == "PATCH" for r in registry.requests()) - patches_before == 2
+    print(f"app-only rebuild+push: {app_only_seconds:.2f} s")
+
+
+# -- several platforms ------------------------------------------------------------------------
+
+
+def test_two_platforms_make_an_index_and_both_unpack(
+    registry, repo_name, tmp_path, capsys, pip_offline
+):
+    base = push_fake_base(registry.host, f"{repo_name}-base", ("linux/amd64", "linux/arm64"))
+    root = write_app(
+        tmp_path / "app",
+        image={"base": base, "platforms": ["linux/amd64", "linux/arm64"]},
+        dependencies=("greetlib",),
+    )
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    index = _manifest(registry.host, repo_name, "1.0.0")
+    assert [e["platform"] for e in index["manifests"]] == [
+        {"architecture": "amd64", "os": "linux"},
+        {"architecture": "arm64", "os": "linux"},
+    ]
+    for arch in ("amd64", "arm64"):
+        rootfs, runtime = _unpack(target, tmp_path / arch, arch=arch)
+        assert (rootfs / "etc/base-platform").read_text().startswith(f"linux/{arch}")
+        site = rootfs / "usr/local/lib/python3.11/site-packages"
+        assert (site / "greetlib" / "__init__.py").is_file()
+        assert (site / "hello_app" / "__init__.py").is_file()
+        assert runtime["process"]["args"] == ["/usr/local/bin/hello"]
+
+
+# -- where base layers come from --------------------------------------------------------------
+
+
+def _base_layer_digest(base: str) -> str:
+    host, _, rest = base.partition("/")
+    repo, _, digest = rest.partition("@")
+    return _manifest(host, repo, digest)["layers"][0]["digest"]
+
+
+def test_base_layers_are_mounted_on_the_same_registry(
+    registry, repo_name, debian_base, tmp_path, capsys
+):
+    root = write_app(tmp_path / "app", image=_image_settings(debian_base))
+    _push(root, f"{registry.host}/{repo_name}:1", capsys)
+    layer = _base_layer_digest(debian_base)
+    mine = [r for r in registry.requests() if f"/v2/{repo_name}/" in r.path]
+    mounts = [
+        r for r in mine if r.method == "POST" and f"mount={layer}" in r.path.replace("%3A", ":")
+    ]
+    assert [r.status for r in mounts] == [201]
+    assert not any(f"digest={layer}" in r.path.replace("%3A", ":") for r in mine)
+    # Uploaded with PATCH: the app layer and the config only.
+    assert sum(r.method == "PATCH" for r in mine) == 2
+
+
+def test_base_layers_stream_across_registries_without_temp_files(
+    registry, local_registry_factory, repo_name, debian_base, tmp_path, monkeypatch
+):
+    other = local_registry_factory()
+    root = write_app(tmp_path / "app", image=_image_settings(debian_base))
+    project, manager = open_project(root)
+    plan = make_plan(project, manager, targets=[TargetConfig(f"{other.host}/{repo_name}:1")])
+    actions = {b.digest: b.action for b in plan.targets[0].blobs}
+    layer = _base_layer_digest(debian_base)
+    assert actions[layer] == "upload"
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    files_before = sorted(p for p in root.rglob("*"))
+    execute(plan, project, manager)
+    assert list(temp.iterdir()) == []
+    assert sorted(p for p in root.rglob("*")) == files_before
+    source_reads = [
+        r for r in registry.requests() if r.method == "GET" and r.path.endswith(f"/blobs/{layer}")
+    ]
+    assert source_reads
+    received = [r.path.replace("%3A", ":") for r in other.requests() if r.method == "PUT"]
+    assert any(f"digest={layer}" in path for path in received)
+    assert not any("mount=" in r.path for r in other.requests())
+    copy = tmp_path / "copy"
+    rootfs, runtime = _unpack(f"{other.host}/{repo_name}:1", copy)
+    assert _run(rootfs, runtime) == "Hello from hello-app\n"
