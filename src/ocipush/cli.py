@@ -389,6 +389,13 @@ def _add_writer_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_registry_flags(parser: argparse.ArgumentParser) -> None:
+    """Everything a command that writes to registries takes."""
+    _add_writer_flags(parser)
+    _add_connection_flags(parser)
+    _add_credential_flags(parser)
+
+
 def _add_project_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--project", default=".", metavar="DIR", help="the project directory (default: .)"
@@ -431,25 +438,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask the registries which blobs they already have (HEAD requests only)",
     )
     _add_project_flags(plan)
-    _add_writer_flags(plan)
-    _add_connection_flags(plan)
-    _add_credential_flags(plan)
+    _add_registry_flags(plan)
     plan.set_defaults(handler=_cmd_plan)
 
     push = commands.add_parser("push", help="build the content and publish it to every target")
     _add_project_flags(push)
-    _add_writer_flags(push)
-    _add_connection_flags(push)
-    _add_credential_flags(push)
+    _add_registry_flags(push)
     push.set_defaults(handler=_cmd_push)
 
     build = commands.add_parser(
         "build", help="build the content into OCI layouts only (default dist/oci)"
     )
     _add_project_flags(build)
-    _add_writer_flags(build)
-    _add_connection_flags(build)
-    _add_credential_flags(build)
+    _add_registry_flags(build)
     build.set_defaults(handler=_cmd_build)
 
     copy = commands.add_parser(
@@ -463,24 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("destination", metavar="DST")
-    _add_writer_flags(copy)
-    _add_connection_flags(copy)
-    _add_credential_flags(copy)
+    _add_registry_flags(copy)
     copy.set_defaults(handler=_cmd_copy)
 
     tag = commands.add_parser("tag", help="add a tag to an image in a registry")
     tag.add_argument("reference", metavar="REF")
     tag.add_argument("new_tag", metavar="NEWTAG")
-    _add_writer_flags(tag)
-    _add_connection_flags(tag)
-    _add_credential_flags(tag)
+    _add_registry_flags(tag)
     tag.set_defaults(handler=_cmd_tag)
 
     delete = commands.add_parser("delete", help="delete a manifest (by tag or digest)")
     delete.add_argument("reference", metavar="REF")
-    _add_writer_flags(delete)
-    _add_connection_flags(delete)
-    _add_credential_flags(delete)
+    _add_registry_flags(delete)
     delete.set_defaults(handler=_cmd_delete)
 
     login_parser = commands.add_parser(

@@ -127,8 +127,9 @@ def ocipush_build_image(project: Project, layers: Sequence[Blob]) -> Taggable | 
 
     The first non-``None`` answer wins. Built-in answers: the ``image`` plugin builds a
     runnable image of the project when ``[tool.ocipush.image]`` is present; otherwise, when
-    there are layers, ``scratch`` makes a ``linux/amd64`` image of just those layers. Return ``None``
-    to leave the choice to later plugins; with no layers and no answer, there is no image
+    there are layers, ``scratch`` makes a ``linux/amd64`` image of just those layers.
+    Return ``None`` to leave the choice to later plugins; with no layers and no answer,
+    there is no image
     and only artifacts are published.
 
     :param project: the project being published.

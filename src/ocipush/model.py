@@ -161,8 +161,44 @@ def _serialize(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class _Document:
+    """What manifests and indexes share: exact bytes, and the descriptors pointing at them."""
+
+    raw: bytes
+    media_type: str
+    artifact_type: str | None
+    annotations: Mapping[str, str]
+
+    @property
+    def digest(self) -> Digest:
+        return digest_of(self.raw)
+
+    def descriptor(self, platform: Platform | None = None) -> Descriptor:
+        """The descriptor an index uses for this document."""
+        return Descriptor(
+            self.media_type,
+            self.digest,
+            len(self.raw),
+            platform=platform,
+            artifact_type=self.artifact_type,
+        )
+
+    def _referrer_artifact_type(self) -> str | None:
+        return self.artifact_type
+
+    def referrer_descriptor(self) -> Descriptor:
+        """The entry a referrers list keeps: annotations and the artifact type."""
+        return Descriptor(
+            self.media_type,
+            self.digest,
+            len(self.raw),
+            annotations=self.annotations,
+            artifact_type=self._referrer_artifact_type(),
+        )
+
+
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(_Document):
     """An image (or artifact) manifest and its exact bytes."""
 
     raw: bytes = field(repr=False)
@@ -173,30 +209,9 @@ class Manifest:
     artifact_type: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def digest(self) -> Digest:
-        return digest_of(self.raw)
-
-    def descriptor(self, platform: Platform | None = None) -> Descriptor:
-        """The descriptor an index uses for this manifest."""
-        return Descriptor(
-            self.media_type,
-            self.digest,
-            len(self.raw),
-            platform=platform,
-            artifact_type=self.artifact_type,
-        )
-
-    def referrer_descriptor(self) -> Descriptor:
-        """The entry a referrers list keeps: annotations, and an artifact type that falls
-        back to the config's media type (image-spec 1.1)."""
-        return Descriptor(
-            self.media_type,
-            self.digest,
-            len(self.raw),
-            annotations=self.annotations,
-            artifact_type=self.artifact_type or self.config.media_type,
-        )
+    def _referrer_artifact_type(self) -> str | None:
+        # image-spec 1.1: without an artifactType, the config's media type stands in.
+        return self.artifact_type or self.config.media_type
 
     @classmethod
     def parse(
@@ -248,7 +263,7 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class Index:
+class Index(_Document):
     """An OCI image index or Docker manifest list, and its exact bytes."""
 
     raw: bytes = field(repr=False)
@@ -257,29 +272,6 @@ class Index:
     subject: Descriptor | None = None
     artifact_type: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def digest(self) -> Digest:
-        return digest_of(self.raw)
-
-    def descriptor(self, platform: Platform | None = None) -> Descriptor:
-        return Descriptor(
-            self.media_type,
-            self.digest,
-            len(self.raw),
-            platform=platform,
-            artifact_type=self.artifact_type,
-        )
-
-    def referrer_descriptor(self) -> Descriptor:
-        """The entry a referrers list keeps for this index."""
-        return Descriptor(
-            self.media_type,
-            self.digest,
-            len(self.raw),
-            annotations=self.annotations,
-            artifact_type=self.artifact_type,
-        )
 
     @classmethod
     def parse(cls, raw: bytes, media_type: str | None = None, *, where: str = "index") -> Index:
