@@ -129,8 +129,7 @@ def ocipush_build_image(project: Project, layers: Sequence[Blob]) -> Taggable | 
     runnable image of the project when ``[tool.ocipush.image]`` is present; otherwise, when
     there are layers, ``scratch`` makes a ``linux/amd64`` image of just those layers.
     Return ``None`` to leave the choice to later plugins; with no layers and no answer,
-    there is no image
-    and only artifacts are published.
+    there is no image and only artifacts are published.
 
     :param project: the project being published.
     :param layers: every contributed layer, in order.
