@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ocipush.reference import parse_reference
+from ocipush.testing import debian_base_layer
 from ocipush.writer import Writer
 from support.images import make_image
 from support.tools import skopeo_inspect_raw, umoci_unpack
@@ -22,6 +23,8 @@ from support.tools import skopeo_inspect_raw, umoci_unpack
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BIN = Path(sys.executable).parent
 _DROPPED = ("PIP_", "OCIPUSH_", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+# Where the Debian base layer is cached: the demo shares the e2e image tests' cache.
+_KEPT = frozenset({"OCIPUSH_TEST_CACHE"})
 
 
 def _sha256(data: bytes) -> str:
@@ -29,7 +32,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _environ(**extra: str) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
+    environ = {k: v for k, v in os.environ.items() if k in _KEPT or not k.startswith(_DROPPED)}
     return {**environ, "SOURCE_DATE_EPOCH": "1700000000", **extra}
 
 
@@ -81,6 +84,9 @@ def test_hello_app_builds_runs_and_pushes_through_the_backend(tmp_path, registry
     assert (rootfs / "srv" / "hello" / "index.html").read_bytes() == (
         EXAMPLES / "hello-app" / "static" / "index.html"
     ).read_bytes()
+    # On scratch the app is installed for a Debian python3 that is not there (make demo adds it).
+    assert (rootfs / "usr/bin/hello").read_text().startswith("#!/usr/bin/python3.11\n")
+    assert (rootfs / "usr/local/lib/python3.11/dist-packages/hello_app/__init__.py").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +225,19 @@ def test_artifacts_without_a_subject_say_which_variable_is_missing(tmp_path):
     assert "tool.ocipush.artifacts[0].subject" in completed.stderr
 
 
-def test_demo_pushes_and_prints_what_landed(registry):
+@pytest.fixture(scope="module")
+def debian_base_cached() -> None:
+    """The Debian base layer in the shared cache, so the demo below only reads it.
+
+    Made here, not in the demo's subprocess, so that a cold cache (debootstrap: minutes)
+    is not cut short by the subprocess timeout, and fails with the helper's own message.
+    """
+    debian_base_layer()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("debian_base_cached")
+def test_demo_pushes_runs_and_prints_what_landed(registry):
     completed = _run(
         [sys.executable, str(EXAMPLES / "demo.py"), "--registry", registry.host], env=_environ()
     )
@@ -236,6 +254,15 @@ def test_demo_pushes_and_prints_what_landed(registry):
     )
     assert artifact["subject"]["digest"] == images[0]
     assert "fallback tag sha256-" in completed.stdout
+    # The image that ran is the one the registry holds under the printed digest, on the base.
+    assert f"running {registry.host}/examples/hello-app@{images[0]}\n" in completed.stdout
+    assert "\n$ chroot bundle/rootfs /usr/bin/hello\n  Hello, world!\n" in completed.stdout
+    base = re.search(r"^demo: base (\S+@sha256:[0-9a-f]{64}) ", completed.stdout, re.M)
+    assert base is not None, completed.stdout
+    manifest = json.loads(raw)
+    assert (
+        manifest["annotations"]["org.opencontainers.image.base.digest"] == (base[1].split("@")[1])
+    )
 
 
 def test_demo_without_a_registry_falls_back_to_the_layout():
@@ -243,6 +270,8 @@ def test_demo_without_a_registry_falls_back_to_the_layout():
     completed = _run([sys.executable, str(EXAMPLES / "demo.py")], env=_environ(PATH=str(BIN)))
 
     assert "demo: falling back to the OCI layout target only (dist/oci)" in completed.stdout
+    assert "demo: no runnable image either" in completed.stdout
+    assert "running " not in completed.stdout
     assert "(registry)" not in completed.stdout
     assert re.search(r"^  image      sha256:[0-9a-f]{64}$", completed.stdout, re.M)
     assert re.search(r"^    referrer sha256:[0-9a-f]{64}  ", completed.stdout, re.M)

@@ -16,9 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from ocipush import testing
 from ocipush.media_types import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
 from ocipush.reference import parse_repository
-from ocipush.testing import AccessLogEntry, LocalRegistry, LocalRegistryError, TokenAuth
+from ocipush.testing import (
+    DEBIAN_CACHE_KEY,
+    AccessLogEntry,
+    DebianBaseError,
+    LocalRegistry,
+    LocalRegistryError,
+    TokenAuth,
+    debian_base_layer,
+)
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.proxy import (
     DropHeader,
@@ -479,3 +488,56 @@ def _post_form(url: str, form: str, expect: int = 200) -> bytes:
 
 def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+# -- the Debian base layer's cache and its errors (the real build is in test_image_e2e) -------
+
+
+def test_debian_base_layer_reuses_its_cache_without_debootstrap(tmp_path, monkeypatch):
+    directory = tmp_path / DEBIAN_CACHE_KEY
+    directory.mkdir()
+    data = gzip.compress(b"not really a rootfs", mtime=0)
+    (directory / "layer.tar.gz").write_bytes(data)
+    record = {
+        "file": "layer.tar.gz",
+        "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "diff_id": "sha256:" + hashlib.sha256(b"not really a rootfs").hexdigest(),
+        "size": len(data),
+    }
+    (directory / "layer.json").write_text(json.dumps(record))
+    monkeypatch.setattr(testing.shutil, "which", lambda name: None)
+
+    blob = debian_base_layer(tmp_path)
+
+    assert (str(blob.digest), str(blob.diff_id), blob.size) == (
+        record["digest"],
+        record["diff_id"],
+        len(data),
+    )
+    assert blob.media_type == OCI_LAYER
+
+
+def test_debian_base_layer_without_root_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(testing.os, "geteuid", lambda: 1000)
+
+    with pytest.raises(DebianBaseError, match=r"needs root .* run as root or with sudo"):
+        debian_base_layer(tmp_path)
+
+
+def test_debian_base_layer_without_debootstrap_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(testing.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(testing.shutil, "which", lambda name: None)
+    directory = tmp_path / DEBIAN_CACHE_KEY
+    directory.mkdir()
+    (directory / "layer.json").write_text('{"file": "gone.tar.gz"')  # half-written: rebuilt
+
+    with pytest.raises(DebianBaseError, match=r"install the Debian package debootstrap"):
+        debian_base_layer(tmp_path)
+    assert [p.name for p in directory.iterdir()] == ["layer.json"]  # no rootfs left behind
+
+
+def test_default_cache_dir_follows_ocipush_test_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCIPUSH_TEST_CACHE", str(tmp_path))
+    assert testing.default_cache_dir() == tmp_path
+    monkeypatch.delenv("OCIPUSH_TEST_CACHE")
+    assert testing.default_cache_dir() == Path.home() / ".cache" / "ocipush-tests"

@@ -66,15 +66,21 @@ class RetryPolicy:
         *,
         what: str,
         cancelled: threading.Event | None = None,
+        retryable: Callable[[BaseException], bool] = is_temporary,
     ) -> T:
-        """Run ``operation``, retrying temporary failures; ``what`` names it in logs."""
+        """Run ``operation``, retrying temporary failures; ``what`` names it in logs.
+
+        :param cancelled: set by another thread to stop waiting and give up.
+        :param retryable: which failures are worth another attempt; by default the
+            temporary ones (:func:`is_temporary`).
+        """
         failures = 0
         while True:
             try:
                 return operation()
             except Exception as error:
                 failures += 1
-                if not is_temporary(error) or failures >= self.attempts:
+                if not retryable(error) or failures >= self.attempts:
                     raise
                 wait = self.delay(failures, error)
                 log.info("%s failed (%s); retrying in %.1fs", what, error, wait)

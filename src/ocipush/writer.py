@@ -384,9 +384,19 @@ class Writer:
         # Phase 4: the tags (or digests) asked for, only now that everything is in place.
         results: dict[Reference, Descriptor] = {}
         push.tagging = True
+        put_by_digest: set[tuple[Repository, Digest]] = set()
         for ref, item in items.items():
             document = manifest_of(item)
-            descriptor = self._put_manifest(push, ref.repository, ref.identifier, document)
+            if (ref.repository, document.digest) not in put_by_digest:
+                # By digest first: a registry that stores something else is caught before
+                # any tag moves, and the subject's referrers are updated once.
+                self._put_manifest(push, ref.repository, str(document.digest), document)
+                put_by_digest.add((ref.repository, document.digest))
+            descriptor = document.descriptor()
+            if ref.digest is None and ref.tag is not None:
+                descriptor = self._put_manifest(
+                    push, ref.repository, ref.tag, document, first_put=False
+                )
             results[ref] = Descriptor(
                 descriptor.media_type,
                 descriptor.digest,
@@ -816,10 +826,15 @@ class Writer:
         repository: Repository,
         identifier: str,
         document: Manifest | Index,
+        *,
+        first_put: bool = True,
     ) -> Descriptor:
+        """PUT ``document`` at ``identifier``; ``first_put=False`` for more tags of a
+        manifest already put, which count no progress and leave the referrers alone."""
         registry = repository.registry
         scopes = push.scopes[registry]
-        push.tracker.add_total(len(document.raw))
+        if first_put:
+            push.tracker.add_total(len(document.raw))
         where = (
             f"{repository.name}:{identifier}"
             if ":" not in identifier
@@ -843,18 +858,20 @@ class Writer:
         subject_header = self.retry.call(
             put, what=f"put manifest {where}", cancelled=push.cancelled
         )
-        push.tracker.advance(len(document.raw))
+        if first_put:
+            push.tracker.advance(len(document.raw))
         descriptor = document.descriptor()
         with push.lock:
             push.result.manifests[where] = descriptor
         log.info("%s: put manifest %s", where, descriptor.digest)
-        if document.subject is not None and subject_header is None:
+        if first_put and document.subject is not None and subject_header is None:
             self._update_referrers(push, repository, document)
         return descriptor
 
     def _verify_put(self, where: str, document: Manifest | Index, header: str | None) -> None:
         if header and header != str(document.digest):
-            # A tag is written by the very request that reveals the mismatch: say so.
+            # Manifests go up by digest before any tag, so this is caught on a tag only
+            # when the registry answered the digest PUT and the tag PUT differently.
             tag_note = "" if "@" in where else "; the tag now points at what it stored"
             raise ManifestError(
                 where,

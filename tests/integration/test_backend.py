@@ -143,11 +143,13 @@ def test_push_flag_publishes_once_with_both_files(tmp_path, registry, repo_name)
         _sha256((dist / "wrapped_app-1.0.0-py3-none-any.whl").read_bytes()),
         _sha256((dist / "wrapped_app-1.0.0.tar.gz").read_bytes()),
     ]
-    # One release, one publish: each manifest is PUT exactly once (plus the referrers index).
+    # One release, one publish: the image goes up once by digest and once by its tag, the
+    # artifact once, plus the referrers index.
     puts = [r.path for r in _repo_requests(registry, repo_name) if r.method == "PUT"]
     manifest_puts = [p for p in puts if "/manifests/" in p]
     assert sorted(manifest_puts) == sorted(
         [
+            f"/v2/{repo_name}/manifests/{image}",
             f"/v2/{repo_name}/manifests/1.0.0",
             f"/v2/{repo_name}/manifests/{entry['digest']}",
             f"/v2/{repo_name}/manifests/{image.replace(':', '-')}",

@@ -59,10 +59,14 @@ def test_copy_reports_progress_on_stderr_one_line_per_blob(registry, repo_name, 
 
     assert code == 0
     lines = err.splitlines()
-    assert sorted(lines[:-1]) == sorted(
+    assert sorted(lines[:-2]) == sorted(
         f"{repository}: uploaded {blob.digest} ({blob.size} bytes)" for blob in image.blobs()
     )
-    assert lines[-1] == f"{repository}:v1: put manifest {image.manifest().digest}"
+    digest = image.manifest().digest
+    assert lines[-2:] == [
+        f"{repository}@{digest}: put manifest {digest}",
+        f"{repository}:v1: put manifest {digest}",
+    ]
 
 
 def test_copy_within_a_registry_mounts(registry, repo_name, tmp_path, capsys, proxy_factory):

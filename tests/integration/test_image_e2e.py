@@ -2,10 +2,11 @@
 
 The base is a minimal Debian rootfs made by ``debootstrap`` (the one step that needs the
 network: the Debian mirror), packed into one layer with ocipush's own ``layers.py`` and
-pushed to the local registry. The packed layer is cached in ``~/.cache/ocipush-tests``
-(``OCIPUSH_TEST_CACHE`` overrides), keyed by suite and variant, so only the first run on a
-machine pays for debootstrap. Everything else talks to 127.0.0.1 only; pip installs from a
-wheelhouse the test builds.
+pushed to the local registry, by ``ocipush.testing.debian_base_layer`` and
+``push_base_image`` (``make demo`` uses them too). The packed layer is cached in
+``~/.cache/ocipush-tests`` (``OCIPUSH_TEST_CACHE`` overrides), keyed by suite and variant, so
+only the first run on a machine pays for debootstrap. Everything else talks to 127.0.0.1
+only; pip installs from a wheelhouse the test builds.
 
 What is checked is what a user checks: the program's output inside the unpacked image,
 files in it, manifest digests and the registry's access log.
@@ -14,7 +15,6 @@ files in it, manifest digests and the registry's access log.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -24,115 +24,24 @@ from pathlib import Path
 import pytest
 
 from image.sample import make_wheelhouse, push_fake_base, use_wheelhouse, write_app
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob, FileBlob
 from ocipush.cli import main
 from ocipush.config import TargetConfig
-from ocipush.digest import Digest
-from ocipush.images import Image
-from ocipush.layers import LayerEntry, build_layer, entries_from_directory
 from ocipush.publish import execute, make_plan, open_project
-from ocipush.reference import parse_reference
-from ocipush.writer import Writer
+from ocipush.testing import DEBIAN_PYTHON as PYTHON
+from ocipush.testing import DEBIAN_SITE_PACKAGES as SITE
+from ocipush.testing import debian_base_layer, push_base_image
 from support.tools import registry_get_manifest, skopeo_copy, umoci_unpack
 
-SUITE = "bookworm"
-VARIANT = "minbase"
-MIRROR = "http://deb.debian.org/debian"
-#: Bump when the packing below changes, so a stale cached layer is not reused.
-CACHE_KEY = f"debootstrap-{SUITE}-{VARIANT}-python3-v1"
-DEBOOTSTRAP_TIMEOUT = 900
 RUN_TIMEOUT = 60
 BASE_REPO = "ocipush-tests/bases/debian-python"
-PYTHON = "/usr/bin/python3.11"
-SITE = "/usr/local/lib/python3.11/dist-packages"
-# Not worth a layer: debootstrap's download cache, apt lists, and kernel-provided trees.
-EXCLUDE = (
-    "dev/**",
-    "proc/**",
-    "sys/**",
-    "run/**",
-    "tmp/**",
-    "var/cache/apt/archives/**",
-    "var/lib/apt/lists/**",
-    "var/log/**",
-)
 
 pytestmark = pytest.mark.slow
-
-
-def _cache_root() -> Path:
-    configured = os.environ.get("OCIPUSH_TEST_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "ocipush-tests"
-
-
-def _debootstrap_layer() -> FileBlob:
-    """The packed Debian rootfs, from the cache or built once (network: Debian mirror)."""
-    directory = _cache_root() / CACHE_KEY
-    record_path = directory / "layer.json"
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        path = directory / record["file"]
-        if path.is_file() and path.stat().st_size == record["size"]:
-            return FileBlob(
-                path,
-                mt.OCI_LAYER,
-                digest=Digest.parse(record["digest"]),
-                size=record["size"],
-                diff_id=Digest.parse(record["diff_id"]),
-            )
-    # Never a skip: `make test` installs debootstrap and runs as root (or with sudo).
-    assert os.geteuid() == 0, "building the Debian base needs root (chroot, device nodes)"
-    assert shutil.which("debootstrap"), "debootstrap is missing: run `make system-deps`"
-    directory.mkdir(parents=True, exist_ok=True)
-    rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=directory))
-    try:
-        subprocess.run(
-            [
-                "debootstrap",
-                f"--variant={VARIANT}",
-                "--include=python3",
-                SUITE,
-                str(rootfs),
-                MIRROR,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=DEBOOTSTRAP_TIMEOUT,
-        )
-        entries = entries_from_directory(rootfs, "/", exclude=EXCLUDE)
-        entries = [e for e in entries if e.path != "/"]
-        entries += [LayerEntry(f"/{name}", None, 0o755) for name in ("dev", "proc", "sys", "run")]
-        entries.append(LayerEntry("/tmp", None, 0o1777))
-        blob = build_layer(entries, directory)
-    finally:
-        shutil.rmtree(rootfs, ignore_errors=True)
-    record = {"file": blob.path.name, "digest": str(blob.digest), "diff_id": str(blob.diff_id)}
-    record["size"] = blob.size
-    record_path.write_text(json.dumps(record))
-    return blob
 
 
 @pytest.fixture(scope="session")
 def debian_base(registry) -> str:
     """``host/repo@digest`` of a one-layer Debian bookworm image with python3."""
-    layer = _debootstrap_layer()
-    config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["python3"],
-        },
-        "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id)]},
-        "history": [{"created_by": f"debootstrap --variant={VARIANT} --include=python3 {SUITE}"}],
-    }
-    image = Image(
-        layers=[layer],
-        config=BytesBlob(json.dumps(config, sort_keys=True).encode(), mt.OCI_CONFIG),
-    )
-    descriptor = Writer().write(parse_reference(f"{registry.host}/{BASE_REPO}:{SUITE}"), image)
-    return f"{registry.host}/{BASE_REPO}@{descriptor.digest}"
+    return push_base_image(registry.host, BASE_REPO, debian_base_layer())
 
 
 @pytest.fixture(scope="module")

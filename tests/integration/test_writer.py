@@ -223,9 +223,10 @@ def test_write_index_pushes_children_by_digest_then_the_exact_index(
     for child in children:
         assert skopeo_inspect_raw(f"{registry.host}/{repo_name}@{child.digest}") == child.raw
     puts = [e.path.rsplit("/", 1)[1] for e in proxy.find("PUT", r"/manifests/")]
-    # Every child once by digest, the nested index after its own children, the tag last.
-    assert sorted(puts[:-1]) == sorted(str(m.digest) for m in children)
-    assert puts[-1] == "v1"
+    # Every child once by digest, the nested index after its own children, then the index
+    # itself by digest, and the tag last.
+    assert sorted(puts[:-2]) == sorted(str(m.digest) for m in children)
+    assert puts[-2:] == [str(outer.index().digest), "v1"]
     inner_at = puts.index(str(inner.index().digest))
     assert puts.index(str(amd64.manifest().digest)) < inner_at
     assert puts.index(str(arm64.manifest().digest)) < inner_at
@@ -245,7 +246,10 @@ def test_write_index_pushes_children_by_digest_then_the_exact_index(
     _writer().write_index(_ref(proxy.host, repo_name), outer)
     assert proxy.count("POST") == proxy.count("PATCH") == 0
     assert proxy.count("HEAD", r"/blobs/") == 0
-    assert [e.path.rsplit("/", 1)[1] for e in proxy.find("PUT")] == ["v1"]
+    assert [e.path.rsplit("/", 1)[1] for e in proxy.find("PUT")] == [
+        str(outer.index().digest),
+        "v1",
+    ]
 
 
 def test_write_index_never_runs_more_than_jobs_uploads_at_once(registry, repo_name):
@@ -807,9 +811,10 @@ def test_non_retryable_400_fails_at_once_with_method_url_and_codes(
     with pytest.raises(RegistryError) as caught:
         _writer().write(_ref(proxy.host, repo_name), image)
 
-    url = f"http://{proxy.host}/v2/{repo_name}/manifests/v1"
+    digest = image.manifest().digest
+    url = f"http://{proxy.host}/v2/{repo_name}/manifests/{digest}"
     assert str(caught.value) == (
-        f"put manifest {proxy.host}/{repo_name}:v1: PUT {url}: 400 MANIFEST_INVALID: "
+        f"put manifest {proxy.host}/{repo_name}@{digest}: PUT {url}: 400 MANIFEST_INVALID: "
         "manifest invalid"
     )
     assert (caught.value.status, caught.value.codes) == (400, ("MANIFEST_INVALID",))
