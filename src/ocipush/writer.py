@@ -383,7 +383,6 @@ class Writer:
             )
         # Phase 4: the tags (or digests) asked for, only now that everything is in place.
         results: dict[Reference, Descriptor] = {}
-        push.tagging = True
         put_by_digest: set[tuple[Repository, Digest]] = set()
         for ref, item in items.items():
             document = manifest_of(item)
@@ -394,6 +393,7 @@ class Writer:
                 put_by_digest.add((ref.repository, document.digest))
             descriptor = document.descriptor()
             if ref.digest is None and ref.tag is not None:
+                push.tagging = True
                 descriptor = self._put_manifest(
                     push, ref.repository, ref.tag, document, first_put=False
                 )
