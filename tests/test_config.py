@@ -705,7 +705,7 @@ def test_load_settings_missing_file(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"{tmp_path}: 1 configuration problem:\n"
         "  pyproject.toml: no such file — run ocipush in the project's directory, "
-        "or pass that directory"
+        "or name it with --project DIR"
     )
 
 
