@@ -748,7 +748,8 @@ def _read_toml(file: Path) -> dict[str, Any]:
             [
                 ConfigProblem(
                     file.name,
-                    "no such file — run ocipush in the project's directory, or name it with --project DIR",
+                    "no such file — run ocipush in the project's directory, "
+                    "or name it with --project DIR",
                 )
             ],
             source=str(file.parent),
