@@ -161,6 +161,43 @@ def _serialize(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _descriptors(obj: Mapping[str, Any], key: str, where: str) -> tuple[Descriptor, ...]:
+    entries = obj.get(key, [])
+    if not isinstance(entries, list):
+        raise ManifestError(where, f"{key!r} must be a list")
+    return tuple(Descriptor.from_json(d, f"{where} {key}[{i}]") for i, d in enumerate(entries))
+
+
+def _optional_fields(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``subject``, ``artifactType`` and ``annotations``: shared by manifests and indexes."""
+    subject = obj.get("subject")
+    artifact_type = obj.get("artifactType")
+    return {
+        "subject": None if subject is None else Descriptor.from_json(subject, f"{where} subject"),
+        "artifact_type": artifact_type if isinstance(artifact_type, str) else None,
+        "annotations": _string_map(obj.get("annotations"), where, "annotations"),
+    }
+
+
+def _document(
+    media_type: str,
+    artifact_type: str | None,
+    body: Mapping[str, Any],
+    subject: Descriptor | None,
+    annotations: Mapping[str, str] | None,
+) -> bytes:
+    """Compact JSON with keys in spec order."""
+    obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+    if artifact_type:
+        obj["artifactType"] = artifact_type
+    obj.update(body)
+    if subject is not None:
+        obj["subject"] = subject.to_json()
+    if annotations:
+        obj["annotations"] = dict(annotations)
+    return _serialize(obj)
+
+
 class _Document:
     """What manifests and indexes share: exact bytes, and the descriptors pointing at them."""
 
@@ -221,21 +258,12 @@ class Manifest(_Document):
         kind = _media_type_of(obj, media_type, where)
         if not mt.is_image(kind):
             raise ManifestError(where, f"{kind!r} is not an image manifest type")
-        layers = obj.get("layers", [])
-        if not isinstance(layers, list):
-            raise ManifestError(where, "'layers' must be a list")
-        subject = obj.get("subject")
-        artifact_type = obj.get("artifactType")
         return cls(
             raw=raw,
             media_type=kind,
             config=Descriptor.from_json(obj.get("config"), f"{where} config"),
-            layers=tuple(
-                Descriptor.from_json(d, f"{where} layers[{i}]") for i, d in enumerate(layers)
-            ),
-            subject=None if subject is None else Descriptor.from_json(subject, f"{where} subject"),
-            artifact_type=artifact_type if isinstance(artifact_type, str) else None,
-            annotations=_string_map(obj.get("annotations"), where, "annotations"),
+            layers=_descriptors(obj, "layers", where),
+            **_optional_fields(obj, where),
         )
 
     @classmethod
@@ -250,16 +278,9 @@ class Manifest(_Document):
         annotations: Mapping[str, str] | None = None,
     ) -> Manifest:
         """Serialise a new manifest (compact JSON, keys in spec order)."""
-        obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
-        if artifact_type:
-            obj["artifactType"] = artifact_type
-        obj["config"] = config.to_json()
-        obj["layers"] = [d.to_json() for d in layers]
-        if subject is not None:
-            obj["subject"] = subject.to_json()
-        if annotations:
-            obj["annotations"] = dict(annotations)
-        return cls.parse(_serialize(obj), media_type)
+        body = {"config": config.to_json(), "layers": [d.to_json() for d in layers]}
+        raw = _document(media_type, artifact_type, body, subject, annotations)
+        return cls.parse(raw, media_type)
 
 
 @dataclass(frozen=True)
@@ -279,20 +300,11 @@ class Index(_Document):
         kind = _media_type_of(obj, media_type, where)
         if not mt.is_index(kind):
             raise ManifestError(where, f"{kind!r} is not an index type")
-        manifests = obj.get("manifests", [])
-        if not isinstance(manifests, list):
-            raise ManifestError(where, "'manifests' must be a list")
-        subject = obj.get("subject")
-        artifact_type = obj.get("artifactType")
         return cls(
             raw=raw,
             media_type=kind,
-            manifests=tuple(
-                Descriptor.from_json(d, f"{where} manifests[{i}]") for i, d in enumerate(manifests)
-            ),
-            subject=None if subject is None else Descriptor.from_json(subject, f"{where} subject"),
-            artifact_type=artifact_type if isinstance(artifact_type, str) else None,
-            annotations=_string_map(obj.get("annotations"), where, "annotations"),
+            manifests=_descriptors(obj, "manifests", where),
+            **_optional_fields(obj, where),
         )
 
     @classmethod
@@ -305,15 +317,9 @@ class Index(_Document):
         artifact_type: str | None = None,
         annotations: Mapping[str, str] | None = None,
     ) -> Index:
-        obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
-        if artifact_type:
-            obj["artifactType"] = artifact_type
-        obj["manifests"] = [d.to_json() for d in manifests]
-        if subject is not None:
-            obj["subject"] = subject.to_json()
-        if annotations:
-            obj["annotations"] = dict(annotations)
-        return cls.parse(_serialize(obj), media_type)
+        body = {"manifests": [d.to_json() for d in manifests]}
+        raw = _document(media_type, artifact_type, body, subject, annotations)
+        return cls.parse(raw, media_type)
 
 
 def parse_manifest(raw: bytes, media_type: str | None, *, where: str) -> Manifest | Index:
