@@ -300,16 +300,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _add_insecure_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--insecure",
+        action="append",
+        default=[],
+        metavar="REGISTRY",
+        help="allow plain http to REGISTRY (repeatable); loopback registries always may",
+    )
+
+
 def _add_connection_flags(parser: argparse.ArgumentParser, *, insecure: bool = False) -> None:
     """TLS, plain-http and timeout flags (every command that talks to a registry)."""
     if insecure:
-        parser.add_argument(
-            "--insecure",
-            action="append",
-            default=[],
-            metavar="REGISTRY",
-            help="allow plain http to REGISTRY (repeatable); loopback registries always may",
-        )
+        _add_insecure_flag(parser)
     parser.add_argument(
         "--ca-cert",
         action="append",
@@ -371,13 +375,7 @@ def _add_writer_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-j", "--jobs", type=int, default=4, help="blobs uploaded at once (default: 4)"
     )
-    parser.add_argument(
-        "--insecure",
-        action="append",
-        default=[],
-        metavar="REGISTRY",
-        help="allow plain http to REGISTRY (repeatable); loopback registries always may",
-    )
+    _add_insecure_flag(parser)
     parser.add_argument(
         "--allow-nondistributable-artifacts",
         action="store_true",
