@@ -40,7 +40,7 @@ demo: $(BIN)/ocipush system-deps
 	$(BIN)/python examples/demo.py
 
 bench: $(BIN)/ocipush system-deps
-	$(BIN)/python benchmarks/push.py
+	$(BIN)/python benchmarks/push.py --repeat 3
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
