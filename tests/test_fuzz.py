@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from ocipush import media_types as mt
 from ocipush.blobs import BytesBlob
 from ocipush.config import parse_settings
-from ocipush.errors import OcipushError
+from ocipush.errors import OcipushError, RegistryErrorDetail
 from ocipush.layout import read_layout, write_layout
 from ocipush.model import parse_manifest
 from ocipush.reference import parse_reference, parse_repository
 from ocipush.remote import Remote
 from ocipush.retry import RetryPolicy
-from ocipush.transport import Transport, _error_details
+from ocipush.transport import Transport
 from ocipush.writer import Writer
 from support.images import make_image
 from support.proxy import Proxy, Respond
@@ -80,7 +80,7 @@ def test_error_bodies_parse_to_details_or_nothing():
     @given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
     def check(body: bytes) -> None:
         cases.append(1)
-        details = _error_details(body)
+        details = RegistryErrorDetail.parse_body(body)
         assert all(isinstance(d.code, str) and isinstance(d.message, str) for d in details)
 
     check()

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ocipush.errors import AuthError
+from ocipush.errors import AuthError, RegistryErrorDetail
 from ocipush.keychain import Credentials
 
 __all__ = [
@@ -155,10 +155,10 @@ def _registry_message(body: bytes) -> str:
     except (UnicodeDecodeError, json.JSONDecodeError):
         text = body.decode("utf-8", "replace").strip()
         return text[:200]
+    details = RegistryErrorDetail.parse_body(body)
+    if details:
+        return details[0].message or details[0].code
     if isinstance(obj, dict):
-        errors = obj.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message") or errors[0].get("code") or "")
         for key in ("details", "error_description", "message", "error"):
             if isinstance(obj.get(key), str):
                 return str(obj[key])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ocipush.digest import CHUNK, Digest, Hasher, digest_of
+from ocipush.digest import CHUNK, Digest, Hasher, digest_of, file_digest
 from ocipush.errors import BlobError
 from ocipush.model import Descriptor
 
@@ -142,11 +142,10 @@ class FileBlob(Blob):
         self._lock = threading.Lock()
 
     def _hash(self) -> None:
-        hasher = Hasher()
-        with self.open() as reader:
-            while data := reader.read(CHUNK):
-                hasher.update(data)
-        self._digest, self._size = hasher.digest(), hasher.size
+        try:
+            self._digest, self._size = file_digest(self.path)
+        except OSError as exc:
+            raise BlobError(f"{self.path}: cannot read blob file: {exc.strerror}") from None
 
     @property
     def digest(self) -> Digest:

@@ -43,11 +43,13 @@ __all__ = [
     "LayerConfig",
     "Settings",
     "TargetConfig",
+    "canonical_name",
     "expand_template",
     "load_settings",
     "parse_settings",
     "project_variables",
     "read_pyproject",
+    "settings_from_document",
 ]
 
 DEFAULT_BACKEND = "setuptools.build_meta"
@@ -222,6 +224,11 @@ _RELEASE = re.compile(r"\s*v?(?:[0-9]+!)?([0-9]+(?:\.[0-9]+)*)", re.IGNORECASE)
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 
+def canonical_name(name: str) -> str:
+    """A distribution name as package indexes compare it: ``My_App.x`` is ``my-app-x``."""
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
 def project_variables(name: str, version: str) -> dict[str, str]:
     """The template variables that come from project metadata.
 
@@ -245,7 +252,7 @@ def project_variables(name: str, version: str) -> dict[str, str]:
     release = [str(int(part)) for part in match.group(1).split(".")]
     major, minor, micro = (*release, "0", "0")[:3]
     return {
-        "name": _NAME_SEPARATORS.sub("-", name).lower(),
+        "name": canonical_name(name),
         "version": version,
         "major": major,
         "minor": minor,
@@ -809,8 +816,14 @@ def load_settings(project_dir: Path, *, plugin_names: Collection[str] = ()) -> S
     :raises ConfigError: if the file is missing or not TOML, or listing every invalid setting.
     """
     file = project_dir / _PYPROJECT
-    source = str(file)
-    document = _read_toml(file)
+    return settings_from_document(_read_toml(file), plugin_names=plugin_names, source=str(file))
+
+
+def settings_from_document(
+    document: Mapping[str, Any], *, plugin_names: Collection[str] = (), source: str = _PYPROJECT
+) -> Settings:
+    """Validate ``[tool.ocipush]`` of an already read ``pyproject.toml`` (see
+    :func:`load_settings`); ``source`` names the file in messages."""
     tool = document.get("tool", {})
     if not isinstance(tool, Mapping):
         raise ConfigError(

@@ -11,8 +11,9 @@ from ocipush.errors import DigestMismatchError, InvalidReferenceError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-__all__ = ["Digest", "Hasher", "HashingReader", "digest_of"]
+__all__ = ["Digest", "Hasher", "HashingReader", "digest_of", "file_digest"]
 
 _ENCODED_PATTERN = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
 _DIGEST_SHAPE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
@@ -94,6 +95,15 @@ class Hasher:
         actual = self.digest()
         if actual != expected:
             raise DigestMismatchError(what, str(expected), str(actual))
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> tuple[Digest, int]:
+    """The digest and size of a file, read in pieces so memory stays flat."""
+    hasher = Hasher(algorithm)
+    with path.open("rb") as reader:
+        while data := reader.read(CHUNK):
+            hasher.update(data)
+    return hasher.digest(), hasher.size
 
 
 class HashingReader:

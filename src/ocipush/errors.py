@@ -7,6 +7,7 @@ they never show a traceback for these.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,25 @@ class RegistryErrorDetail:
 
     code: str
     message: str
+
+    @classmethod
+    def parse_body(cls, body: bytes) -> list[RegistryErrorDetail]:
+        """The entries of an error body (``{"errors": [{"code", "message"}]}``); never raises."""
+        try:
+            obj = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return []
+        errors = obj.get("errors") if isinstance(obj, dict) else None
+        if not isinstance(errors, list):
+            return []
+        return [
+            cls(
+                code if isinstance(code := entry.get("code"), str) else "UNKNOWN",
+                message if isinstance(message := entry.get("message"), str) else "",
+            )
+            for entry in errors
+            if isinstance(entry, dict)
+        ]
 
 
 class RegistryError(OcipushError):

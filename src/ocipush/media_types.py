@@ -10,6 +10,7 @@ __all__ = [
     "DOCKER_LAYER",
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
+    "MANIFEST_ACCEPT",
     "MANIFEST_TYPES",
     "OCI_CONFIG",
     "OCI_EMPTY",
@@ -48,6 +49,9 @@ DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 #: Every manifest type ocipush reads or writes; sent as ``Accept`` on manifest requests,
 #: because distribution answers 404 to a HEAD for an OCI manifest without it.
 MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST)
+
+#: The ``Accept`` header for manifest requests.
+MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
 
 _INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 _IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})

@@ -9,7 +9,6 @@ from __future__ import annotations
 import configparser
 import email.parser
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,11 @@ from typing import Any
 
 from ocipush.config import (
     Settings,
+    canonical_name,
     expand_template,
-    load_settings,
     project_variables,
     read_pyproject,
+    settings_from_document,
 )
 from ocipush.errors import ConfigError, ConfigProblem, OcipushError
 from ocipush.keychain import DefaultKeychain
@@ -187,16 +187,20 @@ def _dynamic_metadata(root: Path, backend: str) -> ProjectMetadata:
             )
         dist_info = Path(out) / completed.stdout.strip().splitlines()[-1]
         text = (dist_info / "METADATA").read_text(encoding="utf-8")
-        scripts = _entry_point_scripts(dist_info / "entry_points.txt")
+        entry_points = dist_info / "entry_points.txt"
+        scripts = (
+            _console_scripts(entry_points.read_text(encoding="utf-8"))
+            if entry_points.is_file()
+            else {}
+        )
         return metadata_from_core(text, scripts)
 
 
-def _entry_point_scripts(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
+def _console_scripts(entry_points: str) -> dict[str, str]:
+    """The ``console_scripts`` of an ``entry_points.txt``."""
     parser = configparser.ConfigParser(delimiters=("=",))
     parser.optionxform = str  # type: ignore[assignment, method-assign]
-    parser.read(path, encoding="utf-8")
+    parser.read_string(entry_points)
     return dict(parser["console_scripts"]) if parser.has_section("console_scripts") else {}
 
 
@@ -206,13 +210,12 @@ def metadata_from_wheel(wheel: Path) -> ProjectMetadata:
         names = archive.namelist()
         dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
         text = archive.read(f"{dist_info}/METADATA").decode("utf-8")
-        scripts: dict[str, str] = {}
         entry_points = f"{dist_info}/entry_points.txt"
-        if entry_points in names:
-            with tempfile.TemporaryDirectory() as tmp:
-                target = Path(tmp) / "entry_points.txt"
-                target.write_bytes(archive.read(entry_points))
-                scripts = _entry_point_scripts(target)
+        scripts = (
+            _console_scripts(archive.read(entry_points).decode("utf-8"))
+            if entry_points in names
+            else {}
+        )
     return metadata_from_core(text, scripts)
 
 
@@ -223,7 +226,7 @@ def load_metadata(root: Path, settings: Settings, table: Mapping[str, Any]) -> P
         static = _metadata_from_table(project)
         if static is not None:
             return static
-    elif not isinstance(table.get("project"), dict):
+    else:
         raise ConfigError(
             [ConfigProblem("project", "missing — ocipush needs the project's name and version")],
             source=str(root / "pyproject.toml"),
@@ -251,8 +254,8 @@ def find_distributions(directory: Path, metadata: ProjectMetadata) -> tuple[Path
 
 
 def _normalize(name: str) -> str:
-    """Distribution file names use ``_`` for any run of ``-_.`` and lowercase letters."""
-    return re.sub(r"[-_.]+", "_", name).lower()
+    """Distribution file names spell the canonical name with ``_`` for ``-``."""
+    return canonical_name(name).replace("-", "_")
 
 
 def load_project(
@@ -262,14 +265,18 @@ def load_project(
     distributions: tuple[Path, ...] | None = None,
     output_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    document: Mapping[str, Any] | None = None,
 ) -> Project:
     """Read ``root/pyproject.toml``: settings, metadata, and the distributions to publish.
 
+    :param document: the file's contents, when the caller has read it already.
     :param distributions: the files built in this run; by default those of this name and
         version found in ``dist/``.
     """
-    table = read_pyproject(root)
-    settings = load_settings(root, plugin_names=plugin_names)
+    table = read_pyproject(root) if document is None else document
+    settings = settings_from_document(
+        table, plugin_names=plugin_names, source=str(root / "pyproject.toml")
+    )
     metadata = load_metadata(root, settings, table)
     out = output_dir or root / "dist"
     if distributions is None:

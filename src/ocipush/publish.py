@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ocipush.config import TargetConfig, read_pyproject
 from ocipush.errors import OcipushError
@@ -26,10 +27,10 @@ __all__ = ["configured_plugins", "execute", "make_plan", "open_project"]
 log = logging.getLogger(__name__)
 
 
-def configured_plugins(root: Path) -> tuple[str, ...]:
+def configured_plugins(document: Mapping[str, Any]) -> tuple[str, ...]:
     """The ``plugins`` list of ``[tool.ocipush]``, read before validation so that the
     plugins it names can own sub-tables of their own."""
-    table = read_pyproject(root).get("tool", {})
+    table = document.get("tool", {})
     table = table.get("ocipush", {}) if isinstance(table, dict) else {}
     plugins = table.get("plugins", []) if isinstance(table, dict) else []
     return tuple(p for p in plugins if isinstance(p, str)) if isinstance(plugins, list) else ()
@@ -53,11 +54,13 @@ def open_project(
     :param credentials: explicit credentials (``--username``) for every registry target.
     :param targets: the targets of this run when they replace the configured ones.
     """
+    document = read_pyproject(root)
     manager = PluginManager(
-        project_root=root, configured=configured_plugins(root), requested=requested_plugins
+        project_root=root, configured=configured_plugins(document), requested=requested_plugins
     )
     project = load_project(
         root,
+        document=document,
         plugin_names=tuple(manager.names()),
         distributions=distributions,
         output_dir=output_dir,

@@ -19,8 +19,6 @@ from ocipush.transport import Transport
 
 __all__ = ["Remote"]
 
-MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_TYPES)
-
 
 class Remote:
     """Reads manifests and images from registries through a :class:`Transport`."""
@@ -45,7 +43,7 @@ class Remote:
             "GET",
             f"/v2/{repository.path}/manifests/{identifier}",
             scopes=[repository.scope("pull")],
-            headers={"Accept": MANIFEST_ACCEPT},
+            headers={"Accept": mt.MANIFEST_ACCEPT},
             what=f"get manifest {where}",
         )
         raw = response.data

@@ -10,7 +10,6 @@ import base64
 import functools
 import importlib.metadata
 import ipaddress
-import json
 import logging
 import platform
 import re
@@ -180,27 +179,6 @@ def _request_repository(registry: Registry, url: str, scopes: Sequence[str]) -> 
         if (repository := _scope_repository(registry, scope)) is not None:
             return repository
     return None
-
-
-def _error_details(body: bytes) -> list[RegistryErrorDetail]:
-    try:
-        obj = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return []
-    errors = obj.get("errors") if isinstance(obj, dict) else None
-    if not isinstance(errors, list):
-        return []
-    details = []
-    for entry in errors:
-        if isinstance(entry, dict):
-            code, message = entry.get("code"), entry.get("message")
-            details.append(
-                RegistryErrorDetail(
-                    code if isinstance(code, str) else "UNKNOWN",
-                    message if isinstance(message, str) else "",
-                )
-            )
-    return details
 
 
 def _body_excerpt(body: bytes) -> str:
@@ -684,7 +662,7 @@ class Transport:
         response.release_conn()
         # A registry echoing a header or a token back must not put it in our message.
         text = auth.scrub((body or b"").decode("utf-8", "replace")).encode()
-        details = _error_details(text)
+        details = RegistryErrorDetail.parse_body(text)
         error = RegistryError(
             method=method,
             url=redact_url(url),

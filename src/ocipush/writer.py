@@ -39,7 +39,6 @@ __all__ = ["PushResult", "Writer", "token_scopes"]
 
 log = logging.getLogger(__name__)
 
-MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_TYPES)
 #: Blobs larger than this go up in chunks that can be resumed after a failure.
 DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
@@ -505,18 +504,13 @@ class Writer:
         digest = blob.digest
         push.check_cancelled()
         if digest is not None and self._blob_exists(repository, digest, scopes):
-            self._count(push, counted, blob.size or 0)
-            with push.lock:
-                push.result.existing.add(digest)
+            self._settled(push, counted, blob, push.result.existing)
             log.info("%s: %s already present", repository.name, digest)
             return
         push.check_cancelled()
         location, mounted = self._start_upload(repository, blob, scopes)
         if mounted:
-            assert digest is not None
-            self._count(push, counted, blob.size or 0)
-            with push.lock:
-                push.result.mounted.add(digest)
+            self._settled(push, counted, blob, push.result.mounted)
             log.info("%s: mounted %s from %s", repository.name, digest, blob.mount_source)
             return
         size = blob.size
@@ -548,6 +542,13 @@ class Writer:
         with push.lock:
             push.result.uploaded.add(measured)
         log.info("%s: uploaded %s (%d bytes)", repository.name, measured, hasher.size)
+
+    def _settled(self, push: _Push, counted: list[int], blob: Blob, outcome: set[Digest]) -> None:
+        """Count a blob that needs no bytes sent (present, or mounted) as complete."""
+        assert blob.digest is not None
+        self._count(push, counted, blob.size or 0)
+        with push.lock:
+            outcome.add(blob.digest)
 
     def _count(self, push: _Push, counted: list[int], amount: int) -> None:
         counted[0] += amount
@@ -806,7 +807,7 @@ class Writer:
                 "HEAD",
                 _manifests_path(repository, identifier),
                 scopes=scopes,
-                headers={"Accept": MANIFEST_ACCEPT},
+                headers={"Accept": mt.MANIFEST_ACCEPT},
                 expected=(200, 403, 404),
                 what=f"check manifest {repository.name}:{identifier}",
             ),
@@ -920,7 +921,7 @@ class Writer:
                 "GET",
                 _manifests_path(repository, tag),
                 scopes=scopes,
-                headers={"Accept": MANIFEST_ACCEPT},
+                headers={"Accept": mt.MANIFEST_ACCEPT},
                 expected=(200, 404),
                 what=f"read referrers tag {tag}",
             )

@@ -185,6 +185,7 @@ def test_400_manifest_invalid_fails_at_once_and_keeps_the_tag(registry, repo_nam
     assert str(caught.value) == (
         f"put manifest {proxy.host}/{repo_name}@{digest}: PUT {url}: 400 MANIFEST_INVALID: bad"
     )
+    assert (caught.value.status, caught.value.codes) == (400, ("MANIFEST_INVALID",))
     assert proxy.count("PUT", r"/manifests/") == 1
     assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == previous.manifest().raw
 

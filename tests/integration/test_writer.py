@@ -790,37 +790,6 @@ def test_500_then_success_retries_the_upload(registry, repo_name, proxy_factory)
     assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == image.manifest().raw
 
 
-def test_non_retryable_400_fails_at_once_with_method_url_and_codes(
-    registry, repo_name, proxy_factory
-):
-    """Injected 400 on the manifest PUT: a well-formed push never gets one from a real registry."""
-    image = make_image({"bad.txt": b"bad\n"})
-    proxy = proxy_factory(registry.url)
-    body = json.dumps(
-        {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid", "detail": {}}]}
-    ).encode()
-    proxy.add_rule(
-        Rule(
-            Respond(400, {"Content-Type": "application/json"}, body),
-            method="PUT",
-            path=r"/manifests/",
-            times=None,
-        )
-    )
-
-    with pytest.raises(RegistryError) as caught:
-        _writer().write(_ref(proxy.host, repo_name), image)
-
-    digest = image.manifest().digest
-    url = f"http://{proxy.host}/v2/{repo_name}/manifests/{digest}"
-    assert str(caught.value) == (
-        f"put manifest {proxy.host}/{repo_name}@{digest}: PUT {url}: 400 MANIFEST_INVALID: "
-        "manifest invalid"
-    )
-    assert (caught.value.status, caught.value.codes) == (400, ("MANIFEST_INVALID",))
-    assert proxy.count("PUT", r"/manifests/") == 1
-
-
 def test_upload_state_is_redacted_from_errors(registry, repo_name, proxy_factory):
     """Injected 400 on the PATCH: a real registry does not fail a valid upload on demand."""
     blob = BytesBlob(_data(100, "redact"), mt.OCI_LAYER)

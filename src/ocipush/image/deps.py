@@ -29,7 +29,8 @@ from urllib.parse import unquote, urlsplit
 
 from ocipush import media_types as mt
 from ocipush.blobs import FileBlob
-from ocipush.digest import Digest
+from ocipush.config import canonical_name
+from ocipush.digest import Digest, file_digest
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.install import LabelledLayer, install_wheels
 from ocipush.image.python import PythonRuntime
@@ -188,7 +189,7 @@ def resolve_dependencies(
     for item in document.get("install", []):
         metadata = item.get("metadata", {})
         name = str(metadata.get("name", ""))
-        if exclude is not None and _normalize(name) == _normalize(exclude):
+        if exclude is not None and canonical_name(name) == canonical_name(exclude):
             continue
         info = item.get("download_info", {})
         hashes = info.get("archive_info", {}).get("hashes", {})
@@ -221,10 +222,6 @@ def _resolution_error(
     return DependencyError(f"{what}: pip could not resolve them{hint}:\n  {tail}")
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _cache_key(
     dependencies: Sequence[Dependency], runtime: PythonRuntime, *, mtime: int, uid: int, gid: int
 ) -> str:
@@ -238,14 +235,6 @@ def _cache_key(
     }
     encoded = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
-
-
-def _sha256_of(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def _fetch_wheels(
@@ -265,7 +254,7 @@ def _fetch_wheels(
             if dependency.url.startswith("file:")
             else wheels / dependency.filename
         )
-        if not (local.is_file() and _sha256_of(local) == dependency.sha256):
+        if not (local.is_file() and file_digest(local)[0].encoded == dependency.sha256):
             local = wheels / dependency.filename
             wanted.append(dependency)
         paths.append(local)
