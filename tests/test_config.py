@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
 from ocipush.config import (
     DEFAULT_TARGET,
@@ -15,6 +16,7 @@ from ocipush.config import (
     load_settings,
     parse_settings,
     project_variables,
+    tag_variables,
 )
 from ocipush.errors import ConfigError, ConfigProblem
 
@@ -232,6 +234,7 @@ _ARTIFACT = {"files": ["{wheel}"], "artifact-type": "application/vnd.acme.releas
             id="plugin-type",
         ),
         pytest.param({"jobs": 0}, "tool.ocipush.jobs: 0 — must be at least 1", id="jobs-zero"),
+        pytest.param({"jobs": 65}, "tool.ocipush.jobs: 65 — must be at most 64", id="jobs-65"),
         pytest.param(
             {"jobs": "4"},
             "tool.ocipush.jobs: expected an integer, got a string",
@@ -503,11 +506,21 @@ def test_real_metadata_finds_problems_stand_ins_cannot() -> None:
     table = {"targets": [{"ref": "ghcr.io/acme/{name}:{version}"}]}
     assert parse_settings(table).targets[0].ref == "ghcr.io/acme/{name}:{version}"
 
-    local_build = project_variables("app", "1.0+local")
-    assert problems_of(table, metadata=local_build) == [
+    with_epoch = project_variables("app", "2!1.0")
+    assert problems_of(table, metadata=with_epoch) == [
         'tool.ocipush.targets[0].ref: "ghcr.io/acme/{name}:{version}" '
-        f'(expands to "ghcr.io/acme/app:1.0+local") — {TAG_RULE}'
+        f'(expands to "ghcr.io/acme/app:2!1.0") — {TAG_RULE}'
     ]
+
+
+def test_a_local_version_is_spelt_with_a_dash_in_tags_and_kept_elsewhere() -> None:
+    local_build = project_variables("app", "1.0+Local.ABC")
+
+    assert local_build["version"] == "1.0+local.abc"
+    assert tag_variables(local_build)["version"] == "1.0-local.abc"
+    settings = parse_settings({"targets": [{"ref": "r.io/app:{version}"}]}, metadata=local_build)
+    assert settings.targets[0].ref == "r.io/app:{version}"
+
 
 
 def test_validation_never_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -634,7 +647,7 @@ def test_project_variables(version: str, expected: tuple[str, str, str]) -> None
 
     assert variables == {
         "name": "my-project-name",
-        "version": version,
+        "version": str(Version(version)),
         "major": expected[0],
         "minor": expected[1],
         "micro": expected[2],
@@ -647,7 +660,7 @@ def test_project_variables_rejects_a_version_without_release() -> None:
 
     assert [str(p) for p in caught.value.problems] == [
         'project.version: "dev" — not a PEP 440 version; '
-        'it must start with a release number such as "1.2.3"'
+        'write one such as "1.2.3", "1.2.3rc1" or "1.2.3.post1"'
     ]
 
 
@@ -675,7 +688,7 @@ def test_load_settings_reports_the_file(tmp_path: Path) -> None:
 def test_load_settings_checks_templates_with_static_metadata(tmp_path: Path) -> None:
     project = write_project(
         tmp_path,
-        '[project]\nname = "app"\nversion = "1.0+local"\n\n'
+        '[project]\nname = "app"\nversion = "1!1.0"\n\n'
         '[[tool.ocipush.targets]]\nref = "ghcr.io/acme/{name}:{version}"\n',
     )
 
@@ -684,7 +697,7 @@ def test_load_settings_checks_templates_with_static_metadata(tmp_path: Path) -> 
 
     assert [str(p) for p in caught.value.problems] == [
         'tool.ocipush.targets[0].ref: "ghcr.io/acme/{name}:{version}" '
-        f'(expands to "ghcr.io/acme/app:1.0+local") — {TAG_RULE}'
+        f'(expands to "ghcr.io/acme/app:1!1.0") — {TAG_RULE}'
     ]
 
 

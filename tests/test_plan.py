@@ -240,6 +240,7 @@ def test_json_rendering(plan, project_dir):
                 ],
                 "scopes": ["repository:acme/app:pull,push"],
                 "notes": ["existing blobs not checked; `ocipush plan --check` asks the registry"],
+                "skippedTags": [],
             },
             {
                 "target": "oci:out/layout:1.2.3",
@@ -252,6 +253,7 @@ def test_json_rendering(plan, project_dir):
                 ],
                 "scopes": [],
                 "notes": [],
+                "skippedTags": [],
             },
         ],
     }

@@ -17,7 +17,9 @@ publishes from ``pip install`` or an editable install.
 
 ``python -m build`` builds the sdist, then the wheel from that sdist in a temporary
 directory. The sdist step records where the project is and what it built; the wheel step
-then publishes once, with both files.
+then publishes once, with both files. ``--wheel`` alone publishes with the wheel only
+(``{sdist}`` files are left out with a warning, or the run fails if the artifact is
+``required``); ``--sdist`` alone publishes nothing, since images are made from the wheel.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from ocipush.config import DEFAULT_BACKEND, TargetConfig, read_pyproject
-from ocipush.errors import OcipushError
+from ocipush.distributions import INNER_BUILD, find_distributions
+from ocipush.errors import ConfigError, OcipushError
 
 __all__ = [
     "build_sdist",
@@ -78,9 +81,12 @@ def _inner_settings(config_settings: ConfigSettings) -> dict[str, Any] | None:
     return {k: v for k, v in config_settings.items() if not k.startswith(_PREFIX)}
 
 
-def _under_pip() -> bool:
-    # pip marks its build subprocesses; installing must never publish anything.
-    return "PIP_BUILD_TRACKER" in os.environ or "PIP_REQ_TRACKER" in os.environ
+def _publishing() -> bool:
+    """Whether this build publishes: not under pip (installing must never publish), and
+    not when ``ocipush push`` is the frontend (it publishes what it asked for itself)."""
+    return not any(
+        name in os.environ for name in ("PIP_BUILD_TRACKER", "PIP_REQ_TRACKER", INNER_BUILD)
+    )
 
 
 def _marker(directory: str) -> Path:
@@ -102,9 +108,14 @@ def get_requires_for_build_sdist(config_settings: ConfigSettings = None) -> list
 
 def build_sdist(sdist_directory: str, config_settings: ConfigSettings = None) -> str:
     name: str = _inner().build_sdist(sdist_directory, _inner_settings(config_settings))
-    if not _under_pip():
+    if _publishing():
         record = {"root": str(Path.cwd()), "sdist": name}
         _marker(sdist_directory).write_text(json.dumps(record), encoding="utf-8")
+        print(
+            "ocipush: publishing follows the wheel (python -m build --sdist alone publishes "
+            "nothing)",
+            file=sys.stderr,
+        )
     return name
 
 
@@ -116,9 +127,15 @@ def build_wheel(
     name: str = _inner().build_wheel(
         wheel_directory, _inner_settings(config_settings), metadata_directory
     )
-    if not _under_pip():
+    if _publishing():
         _publish(Path(wheel_directory), name, _own_settings(config_settings))
     return name
+
+
+def _release(wheel: Path) -> tuple[str, str]:
+    """A wheel's distribution name and version, from its file name."""
+    name, version = wheel.name.split("-")[:2]
+    return name, version
 
 
 def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
@@ -131,7 +148,8 @@ def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
     if marker.is_file():
         record = json.loads(marker.read_text(encoding="utf-8"))
         sdist = out / record["sdist"]
-        if sdist.is_file():
+        # The sdist of an earlier --sdist run of another version is not this release's.
+        if sdist.is_file() and sdist in find_distributions(out, *_release(out / wheel_name)):
             distributions.append(sdist)
             root = Path(record["root"])
         marker.unlink()
@@ -142,10 +160,15 @@ def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
         layout = TargetConfig(f"oci:{out / 'oci'}")
         targets = [t for t in project.settings.targets if not t.is_layout] if push else []
         plan = make_plan(project, manager, targets=[*targets, layout])
+        for target in plan.targets:
+            for note in target.skipped_tag_notes():
+                print(f"ocipush: {note}", file=sys.stderr)
         results = execute(plan, project, manager)
     except OcipushError as error:
         print(f"ocipush: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        if error.hint:
+            print(f"ocipush: hint: {error.hint}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(error, ConfigError) else 1) from None
     for result in results:
         for ref in result.refs:
             print(f"ocipush: published {ref}", file=sys.stderr)

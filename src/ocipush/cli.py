@@ -18,12 +18,14 @@ import urllib3
 from tqdm import tqdm
 
 from ocipush import __version__
-from ocipush.config import DEFAULT_TARGET, TargetConfig
+from ocipush.config import DEFAULT_JOBS, DEFAULT_TARGET, MAX_JOBS, TargetConfig
+from ocipush.distributions import BuildOptions
 from ocipush.errors import (
     ConfigError,
     InvalidReferenceError,
     OcipushError,
     PluginLoadError,
+    ProjectBuildError,
     PushInterruptedError,
 )
 from ocipush.images import Taggable
@@ -123,8 +125,14 @@ def _connection(
     )
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    """``--jobs``, or the default where a command has no project configuration."""
+    jobs: int | None = getattr(args, "jobs", None)
+    return DEFAULT_JOBS if jobs is None else jobs
+
+
 def _transport(args: argparse.Namespace, keychain: StaticKeychain | DefaultKeychain) -> Transport:
-    return _connection(args, keychain).transport(jobs=getattr(args, "jobs", 1))
+    return _connection(args, keychain).transport(jobs=_jobs(args))
 
 
 def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
@@ -138,7 +146,7 @@ def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writ
         raise _UsageError("--password-stdin needs --username USER; add it")
     return Writer(
         _transport(args, DefaultKeychain(explicit)),
-        jobs=args.jobs,
+        jobs=_jobs(args),
         allow_nondistributable_artifacts=args.allow_nondistributable_artifacts,
         progress=progress,
     )
@@ -202,7 +210,14 @@ def _project_run(args: argparse.Namespace) -> tuple[Project, PluginManager]:
         targets=_target_overrides(args),
         jobs=args.jobs,
         allow_nondistributable_artifacts=args.allow_nondistributable_artifacts or None,
+        build=BuildOptions(isolation=not args.no_isolation, build=not args.no_build),
+        report=_say,
     )
+
+
+def _say(message: str) -> None:
+    """A progress line about this run (what is built or reused), on standard error."""
+    print(f"ocipush: {message}", file=sys.stderr)
 
 
 def _target_overrides(args: argparse.Namespace) -> list[TargetConfig] | None:
@@ -223,6 +238,9 @@ def _cmd_push(args: argparse.Namespace, *, layouts_only: bool = False) -> int:
         configured = targets if targets is not None else list(project.settings.targets)
         targets = [t for t in configured if t.is_layout] or [DEFAULT_TARGET]
     plan = make_plan(project, manager, targets=targets)
+    for target in plan.targets:
+        for note in target.skipped_tag_notes():
+            _say(note)
     results = execute(plan, project, manager, progress=_progress(args))
     if args.json:
         print(json.dumps(result_document(results, project), indent=2))
@@ -371,9 +389,26 @@ def _add_credential_flags(parser: argparse.ArgumentParser, *, required: bool = F
     )
 
 
+def _job_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number from 1 to {MAX_JOBS} (blobs uploaded at once)"
+        )
+    return value
+
+
 def _add_writer_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-j", "--jobs", type=int, default=4, help="blobs uploaded at once (default: 4)"
+        "-j",
+        "--jobs",
+        type=_job_count,
+        default=None,
+        help=f"blobs uploaded at once, 1 to {MAX_JOBS} (default: tool.ocipush jobs, "
+        f"else {DEFAULT_JOBS})",
     )
     _add_insecure_flag(parser)
     parser.add_argument(
@@ -414,6 +449,16 @@ def _add_project_flags(parser: argparse.ArgumentParser) -> None:
         help="load plugin module NAME, or disable plugin NAME with no:NAME (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print a machine-readable result")
+    parser.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="build the wheel/sdist with what is installed, not in a fresh environment",
+    )
+    parser.add_argument(
+        "--no-build",
+        action="store_true",
+        help="publish the wheel/sdist in dist/ as they are; never build them",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -515,12 +560,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
-    if getattr(args, "jobs", 1) < 1:
-        parser.error("--jobs must be at least 1")
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, InvalidReferenceError, PluginLoadError, _UsageError) as error:
+    except (
+        ConfigError,
+        InvalidReferenceError,
+        PluginLoadError,
+        ProjectBuildError,
+        _UsageError,
+    ) as error:
         _report(error, args.verbose)
         return EXIT_USAGE
     except PushInterruptedError as error:

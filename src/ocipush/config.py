@@ -27,6 +27,7 @@ from ocipush.errors import ConfigError, ConfigProblem, InvalidReferenceError, La
 from ocipush.layout import is_layout_reference, parse_layout_reference
 from ocipush.media_types import is_valid_media_type
 from ocipush.reference import TAG_PROBLEM, is_valid_tag, parse_reference
+from ocipush.versions import parse_version, tag_spelling
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_JOBS",
     "DEFAULT_TARGET",
     "IMAGE_SUBJECT",
+    "MAX_JOBS",
     "ArtifactConfig",
     "LayerConfig",
     "Settings",
@@ -50,11 +52,15 @@ __all__ = [
     "project_variables",
     "read_pyproject",
     "settings_from_document",
+    "tag_variables",
+    "template_placeholders",
 ]
 
 DEFAULT_BACKEND = "setuptools.build_meta"
 #: Concurrent uploads: enough to hide latency, few enough that registries do not throttle.
 DEFAULT_JOBS = 4
+#: Parallel uploads at most: more only adds connections a registry will throttle.
+MAX_JOBS = 64
 #: The image of this run, when named as an artifact's subject.
 IMAGE_SUBJECT = "image"
 
@@ -112,6 +118,8 @@ class ArtifactConfig:
     :ivar media_type: the media type of each file's layer; ``None`` leaves the choice to plugins.
     :ivar subject: ``"image"`` for the image pushed in the same run, or a reference.
     :ivar tag: the tag of the artifact manifest; ``None`` pushes it by digest only.
+    :ivar required: whether a run that did not build a ``{wheel}``/``{sdist}`` it names must
+        fail; otherwise such files (or the whole artifact) are left out with a note.
     """
 
     files: tuple[str, ...]
@@ -120,6 +128,7 @@ class ArtifactConfig:
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     subject: str | None = None
     tag: str | None = None
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,7 +229,6 @@ def expand_template(
         raise ConfigError([ConfigProblem(path, f"{_quote(text)} — {exc}")]) from None
 
 
-_RELEASE = re.compile(r"\s*v?(?:[0-9]+!)?([0-9]+(?:\.[0-9]+)*)", re.IGNORECASE)
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 
@@ -236,28 +244,35 @@ def project_variables(name: str, version: str) -> dict[str, str]:
     makes it a valid repository name component. ``major``, ``minor`` and ``micro`` are the first
     three release numbers of ``version``, ``"0"`` where the release is shorter.
 
-    :raises ConfigError: if ``version`` does not start with a release number.
+    ``version`` is normalised (``1.0.0-RC1`` becomes ``1.0.0rc1``).
+
+    :raises ConfigError: if ``version`` is not a PEP 440 version.
     """
-    match = _RELEASE.match(version)
-    if match is None:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    "project.version",
-                    f"{_quote(version)} — not a PEP 440 version; "
-                    'it must start with a release number such as "1.2.3"',
-                )
-            ]
-        )
-    release = [str(int(part)) for part in match.group(1).split(".")]
-    major, minor, micro = (*release, "0", "0")[:3]
+    try:
+        parsed = parse_version(version)
+    except ValueError as exc:
+        raise ConfigError([ConfigProblem("project.version", f"{_quote(version)} — {exc}")]) from None
+    major, minor, micro = (*(str(part) for part in parsed.release), "0", "0")[:3]
     return {
         "name": canonical_name(name),
-        "version": version,
+        "version": str(parsed),
         "major": major,
         "minor": minor,
         "micro": micro,
     }
+
+
+def tag_variables(variables: Mapping[str, str]) -> dict[str, str]:
+    """``variables`` for templates that make tags: ``{version}`` spelt as a tag can hold it
+    (see :mod:`ocipush.versions`)."""
+    return {**variables, "version": tag_spelling(parse_version(variables["version"]))}
+
+
+def template_placeholders(text: str) -> frozenset[str]:
+    """The placeholders ``text`` uses (``{version}`` gives ``"version"``)."""
+    return frozenset(
+        match.group(1) for match in _TEMPLATE_TOKEN.finditer(text) if match.group(1) is not None
+    )
 
 
 # --- grammar of single values ----------------------------------------------------------------
@@ -425,10 +440,21 @@ class _Checker:
                     each(text, item_path)
         return tuple(texts)
 
-    def integer(self, table: Mapping[str, Any], key: str, path: str, *, minimum: int) -> int | None:
+    def integer(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        path: str,
+        *,
+        minimum: int,
+        maximum: int | None = None,
+    ) -> int | None:
         number: int | None = self.value(table, key, path, "an integer")
         if number is not None and number < minimum:
             self.report(path, f"{number} — must be at least {minimum}")
+            return None
+        if number is not None and maximum is not None and number > maximum:
+            self.report(path, f"{number} — must be at most {maximum}")
             return None
         return number
 
@@ -460,18 +486,27 @@ class _Checker:
                 entries.append((entry, item_path))
         return entries
 
-    def template(self, text: str, path: str, *, files: bool = False) -> str | None:
-        """``text`` expanded with project metadata, or stand-ins where it is not known yet."""
-        variables = {**self.metadata, **_PROBE_DISTRIBUTIONS} if files else self.metadata
+    def template(
+        self, text: str, path: str, *, files: bool = False, tag: bool = False
+    ) -> str | None:
+        """``text`` expanded with project metadata, or stand-ins where it is not known yet.
+
+        :param tag: the result is (or holds) a tag: ``{version}`` is spelt as tags allow.
+        """
+        variables = tag_variables(self.metadata) if tag else self.metadata
+        if files:
+            variables = {**variables, **_PROBE_DISTRIBUTIONS}
         try:
             return _render(text, variables, environ=None)
         except _TemplateProblem as exc:
             self.report(path, f"{_quote(text)} — {exc}")
             return None
 
-    def expanded(self, text: str, path: str, check: Callable[[str], object]) -> None:
+    def expanded(
+        self, text: str, path: str, check: Callable[[str], object], *, tag: bool = False
+    ) -> None:
         """Expand the template ``text`` and run the grammar ``check`` on the result."""
-        expansion = self.template(text, path)
+        expansion = self.template(text, path, tag=tag)
         if expansion is None:
             return
         try:
@@ -495,12 +530,12 @@ def _parse_target(check: _Checker, entry: Mapping[str, Any], path: str) -> Targe
         'or "oci:PATH[:TAG]" for an image layout',
     )
     if ref is not None:
-        check.expanded(ref, ref_path, _check_target_ref)
+        check.expanded(ref, ref_path, _check_target_ref, tag=True)
     tags = check.strings(
         entry,
         "tags",
         _child(path, "tags"),
-        each=lambda tag, at: check.expanded(tag, at, _check_tag),
+        each=lambda tag, at: check.expanded(tag, at, _check_tag, tag=True),
     )
     insecure_path = _child(path, "insecure")
     insecure: bool | None = check.value(entry, "insecure", insecure_path, "a boolean")
@@ -588,7 +623,9 @@ def _parse_annotations(check: _Checker, entry: Mapping[str, Any], path: str) -> 
 
 def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> ArtifactConfig:
     check.only_known(
-        entry, path, ("files", "artifact-type", "media-type", "annotations", "subject", "tag")
+        entry,
+        path,
+        ("files", "artifact-type", "media-type", "annotations", "subject", "tag", "required"),
     )
     files = check.strings(
         entry,
@@ -614,7 +651,8 @@ def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> Art
     tag_path = _child(path, "tag")
     tag = check.string(entry, "tag", tag_path)
     if tag is not None:
-        check.expanded(tag, tag_path, _check_tag)
+        check.expanded(tag, tag_path, _check_tag, tag=True)
+    required = check.value(entry, "required", _child(path, "required"), "a boolean")
     return ArtifactConfig(
         files=files or (),
         artifact_type=artifact_type or "",
@@ -622,6 +660,7 @@ def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> Art
         annotations=MappingProxyType(annotations),
         subject=subject,
         tag=tag,
+        required=bool(required),
     )
 
 
@@ -709,7 +748,7 @@ def parse_settings(
             )
 
     plugins = check.strings(table, "plugins", _child(_ROOT, "plugins"), each=check_plugin)
-    jobs = check.integer(table, "jobs", _child(_ROOT, "jobs"), minimum=1)
+    jobs = check.integer(table, "jobs", _child(_ROOT, "jobs"), minimum=1, maximum=MAX_JOBS)
     key = "allow-nondistributable-artifacts"
     allow_nondistributable: bool | None = check.value(table, key, _child(_ROOT, key), "a boolean")
 

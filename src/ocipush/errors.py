@@ -25,6 +25,7 @@ __all__ = [
     "OcipushError",
     "PluginError",
     "PluginLoadError",
+    "ProjectBuildError",
     "PushInterruptedError",
     "RegistryError",
     "RegistryErrorDetail",
@@ -186,6 +187,11 @@ class PluginError(OcipushError):
 
 class PluginLoadError(PluginError):
     """A plugin could not be found, imported or registered: a usage problem (exit 2)."""
+
+
+class ProjectBuildError(OcipushError):
+    """The project's own build backend could not report its metadata or build a
+    distribution; nothing was published."""
 
 
 class PushInterruptedError(OcipushError):

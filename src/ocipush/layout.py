@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
+    "LAYOUT_PREFIX",
     "REF_NAME_ANNOTATION",
     "LayoutReference",
     "is_layout_reference",
@@ -41,7 +42,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
-_SCHEME = "oci:"
+LAYOUT_PREFIX = "oci:"
 _LAYOUT_FILE = "oci-layout"
 _INDEX_FILE = "index.json"
 _LAYOUT_VERSION = "1.0.0"
@@ -57,12 +58,12 @@ class LayoutReference:
     tag: str | None = None
 
     def __str__(self) -> str:
-        return f"{_SCHEME}{self.path}" + (f":{self.tag}" if self.tag else "")
+        return f"{LAYOUT_PREFIX}{self.path}" + (f":{self.tag}" if self.tag else "")
 
 
 def is_layout_reference(text: str) -> bool:
     """Whether ``text`` names a layout (``oci:PATH[:TAG]``) rather than a registry image."""
-    return text.startswith(_SCHEME)
+    return text.startswith(LAYOUT_PREFIX)
 
 
 def parse_layout_reference(text: str) -> LayoutReference:
@@ -75,7 +76,7 @@ def parse_layout_reference(text: str) -> LayoutReference:
     """
     if not is_layout_reference(text):
         raise LayoutError(f"{text!r} is not a layout reference: write oci:PATH or oci:PATH:TAG")
-    rest = text[len(_SCHEME) :]
+    rest = text[len(LAYOUT_PREFIX) :]
     path, colon, tag = rest.rpartition(":")
     if colon and path and is_valid_tag(tag):
         return LayoutReference(Path(path), tag)

@@ -15,6 +15,7 @@ from ocipush.blobs import Blob
 from ocipush.digest import Digest
 from ocipush.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.progress import ProgressCallback
+from ocipush.versions import SkippedTag
 
 __all__ = [
     "BlobAction",
@@ -41,12 +42,14 @@ class PushItem:
     :ivar tags: tags (templates already expanded) it gets at the target; empty means it
         is pushed by digest, found through its subject.
     :ivar name: a short label for tables ("release files").
+    :ivar skipped_tags: tags its configuration names that this version may not move.
     """
 
     item: Taggable = field(compare=False)
     role: str
     tags: tuple[str, ...] = ()
     name: str = ""
+    skipped_tags: tuple[SkippedTag, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class TargetPlan:
     :ivar manifests: manifests and indexes, with the refs each will be reachable by.
     :ivar scopes: token scopes asked of the registry (push scope first).
     :ivar notes: things the user should know (filtered layers, unchecked existence...).
+    :ivar skipped_tags: configured tags this run leaves where they are, with the reason
+        (release-safe tags: see :mod:`ocipush.versions`).
     """
 
     target: str
@@ -113,6 +118,7 @@ class TargetPlan:
     manifests: tuple[PlannedManifest, ...] = ()
     scopes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    skipped_tags: tuple[SkippedTag, ...] = ()
     #: The target that made this plan and will execute it.
     executor: Target | None = field(default=None, compare=False, repr=False)
 
@@ -129,7 +135,15 @@ class TargetPlan:
             "tags": list(self.refs),
             "scopes": list(self.scopes),
             "notes": list(self.notes),
+            "skippedTags": [skipped.to_json() for skipped in self.skipped_tags],
         }
+
+    def skipped_tag_notes(self) -> list[str]:
+        """One line per skipped tag, for people."""
+        return [
+            f"tag {skipped.tag} of {self.target} not moved: {skipped.reason}"
+            for skipped in self.skipped_tags
+        ]
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,9 @@ class Plan:
                 )
             )
             lines += [f"  note: {note}" for note in target.notes]
+            lines += [
+                f"  skipped tag {skipped.tag}: {skipped.reason}" for skipped in target.skipped_tags
+            ]
         return "\n".join(lines)
 
 

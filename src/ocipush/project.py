@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import configparser
 import email.parser
+import logging
 import os
-import subprocess
-import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,27 +19,31 @@ from typing import Any
 
 from ocipush.config import (
     Settings,
-    canonical_name,
     expand_template,
     project_variables,
     read_pyproject,
     settings_from_document,
+    tag_variables,
+    template_placeholders,
 )
-from ocipush.errors import ConfigError, ConfigProblem, OcipushError
+from ocipush.distributions import BuildOptions, Distribution, ReleaseBuilder, release_files
+from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.keychain import DefaultKeychain
 from ocipush.transport import ConnectionOptions, Transport
+from ocipush.versions import SkippedTag, parse_version, skip_reason
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Project",
     "ProjectMetadata",
-    "find_distributions",
-    "load_metadata",
     "load_project",
+    "metadata_from_dist_info",
     "metadata_from_wheel",
 ]
 
-#: Seconds a backend may take to report dynamic metadata.
-_METADATA_TIMEOUT = 300
+#: What setuptools reports when it finds no version.
+_UNKNOWN_VERSION = "0.0.0"
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,33 @@ class Project:
         """Expand a config template; ``path`` is its key path, for errors."""
         return expand_template(template, self.variables, environ=self.environ, path=path)
 
+    def expand_tag(self, template: str, path: str) -> str:
+        """Expand a template that makes a tag or a reference: ``{version}`` is spelt as
+        tags allow (``1.0+abc`` gives ``1.0-abc``)."""
+        return expand_template(
+            template, tag_variables(self.variables), environ=self.environ, path=path
+        )
+
+    def release_tags(
+        self, tags: Iterable[tuple[str, str]]
+    ) -> tuple[tuple[str, ...], tuple[SkippedTag, ...]]:
+        """Split expanded tags into those this version may move and those it may not.
+
+        :param tags: pairs of (expanded tag, the template it came from).
+        :return: the tags to push, in order and without repeats, and the skipped ones
+            with their reasons (see :mod:`ocipush.versions`).
+        """
+        version = parse_version(self.metadata.version)
+        kept: list[str] = []
+        skipped: list[SkippedTag] = []
+        for tag, template in tags:
+            reason = skip_reason(version, template_placeholders(template), tag)
+            if reason is not None:
+                skipped.append(SkippedTag(tag, reason))
+            elif tag not in kept:
+                kept.append(tag)
+        return tuple(kept), tuple(skipped)
+
     @property
     def dist_dir(self) -> Path:
         return self.output_dir or self.root / "dist"
@@ -156,44 +185,14 @@ def metadata_from_core(text: str, scripts: Mapping[str, str] | None = None) -> P
     )
 
 
-def _dynamic_metadata(root: Path, backend: str) -> ProjectMetadata:
-    """Ask the project's real backend for its metadata, as a build frontend would."""
-    module, _, attribute = backend.partition(":")
-    script = (
-        "import importlib, sys\n"
-        f"backend = importlib.import_module({module!r})\n"
-        + (f"backend = getattr(backend, {attribute!r})\n" if attribute else "")
-        + "print(backend.prepare_metadata_for_build_wheel(sys.argv[1]))\n"
+def metadata_from_dist_info(directory: Path) -> ProjectMetadata:
+    """Core metadata and console scripts from a ``.dist-info`` directory."""
+    text = (directory / "METADATA").read_text(encoding="utf-8")
+    entry_points = directory / "entry_points.txt"
+    scripts = (
+        _console_scripts(entry_points.read_text(encoding="utf-8")) if entry_points.is_file() else {}
     )
-    with tempfile.TemporaryDirectory(prefix="ocipush-metadata-") as out:
-        try:
-            completed = subprocess.run(
-                [sys.executable, "-c", script, out],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=_METADATA_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise OcipushError(
-                f"{root}: backend {backend} took over {_METADATA_TIMEOUT}s to report metadata"
-            ) from None
-        if completed.returncode != 0:
-            tail = completed.stderr.strip().splitlines()[-5:]
-            raise OcipushError(
-                f"{root}: backend {backend} could not report the project's metadata "
-                "(needed for a dynamic name or version):\n  " + "\n  ".join(tail)
-            )
-        dist_info = Path(out) / completed.stdout.strip().splitlines()[-1]
-        text = (dist_info / "METADATA").read_text(encoding="utf-8")
-        entry_points = dist_info / "entry_points.txt"
-        scripts = (
-            _console_scripts(entry_points.read_text(encoding="utf-8"))
-            if entry_points.is_file()
-            else {}
-        )
-        return metadata_from_core(text, scripts)
+    return metadata_from_core(text, scripts)
 
 
 def _console_scripts(entry_points: str) -> dict[str, str]:
@@ -219,43 +218,47 @@ def metadata_from_wheel(wheel: Path) -> ProjectMetadata:
     return metadata_from_core(text, scripts)
 
 
-def load_metadata(root: Path, settings: Settings, table: Mapping[str, Any]) -> ProjectMetadata:
-    """The project's metadata: static from ``[project]``, else from its backend."""
+def _declared_metadata(root: Path, table: Mapping[str, Any]) -> ProjectMetadata | None:
+    """The metadata ``[project]`` spells out, or ``None`` when its backend decides."""
     project = table.get("project")
-    if isinstance(project, dict):
-        static = _metadata_from_table(project)
-        if static is not None:
-            return static
-    else:
+    if not isinstance(project, dict):
         raise ConfigError(
             [ConfigProblem("project", "missing — ocipush needs the project's name and version")],
             source=str(root / "pyproject.toml"),
         )
-    return _dynamic_metadata(root, settings.backend)
+    return _metadata_from_table(project)
 
 
-def find_distributions(directory: Path, metadata: ProjectMetadata) -> tuple[Path, ...]:
-    """The wheel(s) and sdist of exactly this name and version in ``directory``."""
-    if not directory.is_dir():
-        return ()
-    wanted = (_normalize(metadata.name), metadata.version)
-    found = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix == ".whl":
-            name, _, rest = path.name.partition("-")
-            version = rest.partition("-")[0]
-        elif path.name.endswith(".tar.gz"):
-            name, _, version = path.name[: -len(".tar.gz")].rpartition("-")
-        else:
-            continue
-        if (_normalize(name), version) == wanted:
-            found.append(path)
-    return tuple(found)
+def _reported_metadata(root: Path, builder: ReleaseBuilder) -> ProjectMetadata:
+    """Metadata from the backend (PEP 517 ``prepare_metadata_for_build_wheel``)."""
+    metadata = metadata_from_dist_info(builder.metadata())
+    if metadata.version in ("", _UNKNOWN_VERSION):
+        # setuptools reports 0.0.0 when it finds no version: never publish that by accident.
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "project.version",
+                    f"the build backend reported version {metadata.version or '(none)'!r} "
+                    "for a version marked dynamic; configure where it comes from (e.g. "
+                    "[tool.hatch.version] path, [tool.setuptools.dynamic] version, or "
+                    "setuptools-scm with a git tag), or set [project] version",
+                )
+            ],
+            source=str(root / "pyproject.toml"),
+        )
+    return metadata
 
 
-def _normalize(name: str) -> str:
-    """Distribution file names spell the canonical name with ``_`` for ``-``."""
-    return canonical_name(name).replace("-", "_")
+def _needed(settings: Settings) -> frozenset[Distribution]:
+    """The distributions the configuration publishes: the wheel for an image or a
+    ``{wheel}`` file, the sdist for an ``{sdist}`` file."""
+    patterns = [pattern for artifact in settings.artifacts for pattern in artifact.files]
+    needed: set[Distribution] = set()
+    if "image" in settings.plugin_tables or any("{wheel}" in p for p in patterns):
+        needed.add("wheel")
+    if any("{sdist}" in p for p in patterns):
+        needed.add("sdist")
+    return frozenset(needed)
 
 
 def load_project(
@@ -266,21 +269,41 @@ def load_project(
     output_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     document: Mapping[str, Any] | None = None,
+    build: BuildOptions | None = None,
+    report: Callable[[str], None] = log.info,
 ) -> Project:
     """Read ``root/pyproject.toml``: settings, metadata, and the distributions to publish.
 
     :param document: the file's contents, when the caller has read it already.
-    :param distributions: the files built in this run; by default those of this name and
-        version found in ``dist/``.
+    :param distributions: the files built in this run (by the build backend wrapper); the
+        metadata is then the wheel's.
+    :param build: how to get this release's distributions when ``distributions`` is not
+        given (see :mod:`ocipush.distributions`); ``None`` takes what ``dist/`` holds.
+    :param report: where to say what is being built or reused.
     """
     table = read_pyproject(root) if document is None else document
     settings = settings_from_document(
         table, plugin_names=plugin_names, source=str(root / "pyproject.toml")
     )
-    metadata = load_metadata(root, settings, table)
     out = output_dir or root / "dist"
-    if distributions is None:
-        distributions = find_distributions(out, metadata)
+    wheel = next((d for d in distributions or () if d.suffix == ".whl"), None)
+    if distributions is not None and wheel is not None:
+        # Handed the wheel just built (the build backend wrapper): it is the release.
+        metadata = metadata_from_wheel(wheel)
+    else:
+        options = build or BuildOptions(build=False)
+        with ReleaseBuilder(root, isolation=options.isolation, report=report) as builder:
+            metadata = _declared_metadata(root, table) or _reported_metadata(root, builder)
+            if distributions is None:
+                distributions = release_files(
+                    builder,
+                    out,
+                    _needed(settings),
+                    name=metadata.name,
+                    version=metadata.version,
+                    options=build,
+                    report=report,
+                )
     return Project(
         root=root,
         metadata=metadata,

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ocipush.config import TargetConfig, read_pyproject
+from ocipush.distributions import BuildOptions
 from ocipush.errors import OcipushError
 from ocipush.keychain import Credentials, DefaultKeychain
+from ocipush.layout import LAYOUT_PREFIX, parse_layout_reference
 from ocipush.manager import PluginManager
-from ocipush.plan import Plan, PushItem, TargetResult
+from ocipush.plan import Plan, PushItem, Target, TargetResult
 from ocipush.progress import ProgressCallback
 from ocipush.project import Project, load_project
-from ocipush.reference import parse_reference
+from ocipush.reference import DEFAULT_TAG, parse_reference
 from ocipush.transport import ConnectionOptions
+from ocipush.versions import SkippedTag
 
 __all__ = ["configured_plugins", "execute", "make_plan", "open_project"]
 
@@ -47,12 +50,17 @@ def open_project(
     targets: Sequence[TargetConfig] | None = None,
     jobs: int | None = None,
     allow_nondistributable_artifacts: bool | None = None,
+    build: BuildOptions | None = None,
+    report: Callable[[str], None] = log.info,
 ) -> tuple[Project, PluginManager]:
     """Load plugins and the project, apply command-line overrides, and configure plugins.
 
     :param connection: how to reach registries; by default with the docker/podman keychain.
     :param credentials: explicit credentials (``--username``) for every registry target.
     :param targets: the targets of this run when they replace the configured ones.
+    :param build: build this release's wheel/sdist when ``dist/`` has no fresh one (the
+        CLI); ``None`` takes ``distributions`` or what ``dist/`` holds.
+    :param report: where to say what is being built.
     """
     document = read_pyproject(root)
     manager = PluginManager(
@@ -64,6 +72,8 @@ def open_project(
         plugin_names=tuple(manager.names()),
         distributions=distributions,
         output_dir=output_dir,
+        build=build,
+        report=report,
     )
     overrides: dict[str, object] = {}
     if jobs is not None:
@@ -121,24 +131,79 @@ def make_plan(
             "content"
         )
     configs = list(targets) if targets is not None else list(project.settings.targets)
-    executors = []
+    executors: list[tuple[Target, tuple[SkippedTag, ...]]] = []
     for number, config in enumerate(configs):
-        path = f"tool.ocipush.targets[{number}]"
-        ref = project.expand(config.ref, f"{path}.ref")
-        tags = [
-            project.expand(tag, f"{path}.tags[{index}]") for index, tag in enumerate(config.tags)
-        ]
-        executors.append(manager.make_target(config, ref, tags, project))
-    executors += manager.add_targets(project)
+        ref, tags, skipped = _release_refs(project, config, f"tool.ocipush.targets[{number}]")
+        executors.append((manager.make_target(config, ref, tags, project), skipped))
+    executors += [(target, ()) for target in manager.add_targets(project)]
+    item_skipped = tuple(skipped for item in items for skipped in item.skipped_tags)
     plan = Plan(
         project=project.metadata.name,
         version=project.metadata.version,
         targets=tuple(
-            dataclasses.replace(target.plan(items, check=check), executor=target)
-            for target in executors
+            dataclasses.replace(
+                target.plan(items, check=check),
+                executor=target,
+                skipped_tags=(*skipped, *item_skipped),
+            )
+            for target, skipped in executors
         ),
     )
     return manager.modify_plan(plan, project)
+
+
+def _release_refs(
+    project: Project, config: TargetConfig, path: str
+) -> tuple[str, list[str], tuple[SkippedTag, ...]]:
+    """The target's ref and extra tags as its ``make_target`` hook gets them, less the tags
+    this version may not move (release-safe tags).
+
+    A registry ref always reaches the hook with an explicit tag (Docker's implied ``latest``
+    written out), or with none when every tag was skipped: the image is then pushed by
+    digest. A layout ref without a tag is tagged with the version by its target.
+    """
+    ref = project.expand_tag(config.ref, f"{path}.ref")
+    extras = [
+        (project.expand_tag(tag, f"{path}.tags[{index}]"), tag)
+        for index, tag in enumerate(config.tags)
+    ]
+    ref_tag: str | None
+    if config.is_layout:
+        layout = parse_layout_reference(ref)
+        base, ref_tag = f"oci:{layout.path}", layout.tag
+    else:
+        parsed = parse_reference(ref)
+        if parsed.digest is not None:
+            kept, skipped = project.release_tags(extras)
+            return ref, list(kept), skipped
+        base, ref_tag = parsed.repository.name, parsed.tag
+    head = [(ref_tag, _tag_template(config.ref) or DEFAULT_TAG)] if ref_tag is not None else []
+    kept, skipped = project.release_tags([*head, *extras])
+    if config.is_layout and ref_tag is None:
+        return base, list(kept), skipped
+    if not kept:
+        return base, [], skipped
+    return f"{base}:{kept[0]}", list(kept[1:]), skipped
+
+
+def _tag_template(ref_template: str) -> str:
+    """The tag part of a reference template (after the last ``:`` outside braces that follows
+    the last ``/``), or ``""`` when it names none."""
+    text = ref_template.removeprefix(LAYOUT_PREFIX)
+    depth = 0
+    tag_start = -1
+    for index, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and char == "/":
+            tag_start = -1
+        elif depth == 0 and char == ":":
+            tag_start = index + 1
+        elif depth == 0 and char == "@":
+            break
+    return text[tag_start:] if tag_start >= 0 else ""
 
 
 def execute(

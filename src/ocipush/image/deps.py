@@ -1,7 +1,11 @@
 """Third-party dependencies: resolved by pip for the image's platform, installed as one layer.
 
 pip decides *what* (``pip install --dry-run --report`` with ``--platform``,
-``--python-version`` and ``--only-binary=:all:``, so only wheels for the image qualify);
+``--python-version`` and ``--only-binary=:all:``, so only wheels for the image qualify). pip
+is a dependency of ocipush, so it is there even in the bare environment of an isolated
+``python -m build``; the resolution works with pip 22.2 (the first with ``--report``) and
+later: the platform options go with ``--target`` (a directory the dry run never writes),
+which pips before 24 require for them even in a dry run;
 ocipush decides *where*: each wheel is installed with pypa's ``installer`` into the image's
 scheme, so console scripts point at the image's interpreter, not at the one running the
 build (which is what ``pip install --target`` would write into them).
@@ -174,6 +178,8 @@ def resolve_dependencies(
                 "--dry-run",
                 "--ignore-installed",
                 "--quiet",
+                "--target",
+                str(Path(scratch) / "never-written"),
                 "--report",
                 str(report),
                 *_pip_target_options(platform, runtime),

@@ -3,11 +3,16 @@
 Each file becomes a layer titled with its name; the config is the empty descriptor, and the
 manifest's ``artifactType`` says what the set of files is. With ``subject``, the artifact is
 attached to an image and listed among its referrers.
+
+A file entry naming ``{wheel}`` or ``{sdist}`` that this run did not build (``python -m build
+--wheel`` builds no sdist) is left out with a warning, and an artifact left with no files is
+not pushed; with ``required = true`` the run stops instead.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 from pathlib import Path
 
 from ocipush import media_types as mt
@@ -22,6 +27,8 @@ from ocipush.project import Project
 from ocipush.reference import parse_reference
 from ocipush.remote import Remote
 
+log = logging.getLogger(__name__)
+
 TITLE = "org.opencontainers.image.title"
 #: The empty JSON object, the config of every artifact (image-spec 1.1).
 EMPTY_CONFIG = b"{}"
@@ -31,19 +38,32 @@ def _problem(path: str, message: str) -> ConfigError:
     return ConfigError([ConfigProblem(path, message)])
 
 
+def _unbuilt(project: Project, pattern: str) -> str | None:
+    """The distribution ``pattern`` names that this run did not build, if any."""
+    for placeholder, built in (("{wheel}", project.wheel), ("{sdist}", project.sdist)):
+        if placeholder in pattern and built is None:
+            return placeholder[1:-1]
+    return None
+
+
 def _files(project: Project, config: ArtifactConfig, path: str) -> list[Path]:
     found: list[Path] = []
+    release = f"{project.metadata.name} {project.metadata.version}"
     for number, pattern in enumerate(config.files):
         key = f"{path}.files[{number}]"
-        for placeholder, built in (("{wheel}", project.wheel), ("{sdist}", project.sdist)):
-            if placeholder in pattern and built is None:
-                raise _problem(
-                    key,
-                    f'"{pattern}" — no {placeholder[1:-1]} of {project.metadata.name} '
-                    f"{project.metadata.version} was built in this run or found in "
-                    f"{project.dist_dir}; build it first (python -m build) or publish through "
-                    "the ocipush.backend build backend",
-                )
+        missing = _unbuilt(project, pattern)
+        if missing is not None and config.required:
+            raise _problem(
+                key,
+                f'"{pattern}" — this run built no {missing} of {release}, and the artifact '
+                f"is required; build both files (python -m build, or ocipush push), or set "
+                f"{path}.required = false to publish without it",
+            )
+        if missing is not None:
+            log.warning(
+                "%s: %s left out — this run built no %s of %s", key, pattern, missing, release
+            )
+            continue
         expanded = project.expand(pattern, key)
         absolute = expanded if Path(expanded).is_absolute() else str(project.root / expanded)
         matches = sorted(Path(m) for m in glob.glob(absolute, recursive=True) if Path(m).is_file())
@@ -76,13 +96,21 @@ def ocipush_add_artifacts(project: Project, image: Taggable | None) -> list[Push
     items = []
     for number, config in enumerate(project.settings.artifacts):
         path = f"tool.ocipush.artifacts[{number}]"
+        files = _files(project, config, path)
+        if not files:
+            log.warning(
+                "%s (%s): not pushed — none of its files was built in this run",
+                path,
+                config.artifact_type,
+            )
+            continue
         layers = [
             FileBlob(
                 file,
                 config.media_type or project.file_media_type(file),
                 annotations={TITLE: file.name},
             )
-            for file in _files(project, config, path)
+            for file in files
         ]
         annotations = {
             key: project.expand(value, f"{path}.annotations.{key}")
@@ -95,6 +123,10 @@ def ocipush_add_artifacts(project: Project, image: Taggable | None) -> list[Push
             subject=_subject(project, config, image, path),
             annotations=annotations,
         )
-        tags = (project.expand(config.tag, f"{path}.tag"),) if config.tag else ()
-        items.append(PushItem(artifact, "artifact", tags, name=config.artifact_type))
+        tags, skipped = project.release_tags(
+            [(project.expand_tag(config.tag, f"{path}.tag"), config.tag)] if config.tag else []
+        )
+        items.append(
+            PushItem(artifact, "artifact", tags, name=config.artifact_type, skipped_tags=skipped)
+        )
     return items

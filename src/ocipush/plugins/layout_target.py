@@ -33,7 +33,7 @@ class LayoutTarget:
     ) -> None:
         path = layout.path if layout.path.is_absolute() else project.root / layout.path
         self.path = path
-        self.tag = layout.tag or project.metadata.version
+        self.tag = layout.tag or project.expand_tag("{version}", "tool.ocipush.targets")
         self.extra_tags = tuple(t for t in extra_tags if t != self.tag)
         self.allow_nondistributable = project.settings.allow_nondistributable_artifacts
         self._shown = f"oci:{layout.path}:{self.tag}"

@@ -14,12 +14,13 @@ from ocipush.layout import is_layout_reference
 from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
 from ocipush.progress import ProgressCallback
 from ocipush.project import Project
-from ocipush.reference import Reference, parse_reference
+from ocipush.reference import Reference, parse_reference, parse_repository
 from ocipush.writer import Writer, token_scopes
 
 
 class RegistryTarget:
-    """A registry repository; the image gets the ref's tag plus the configured extra tags."""
+    """A registry repository; the image gets the ref's tag plus the configured extra tags,
+    or is pushed by digest when there are none (every tag skipped as release-unsafe)."""
 
     kind = "registry"
 
@@ -40,15 +41,16 @@ class RegistryTarget:
         return str(self.ref)
 
     def _image_refs(self) -> list[Reference]:
-        refs = [self.ref]
-        refs += [self.ref.with_tag(tag) for tag in self.extra_tags if tag != self.ref.tag]
-        return refs
+        tags = [self.ref.tag] if self.ref.tag is not None else []
+        tags += [tag for tag in self.extra_tags if tag != self.ref.tag]
+        return [self.ref.with_tag(tag) for tag in tags] or [self.ref]
 
     def _item_refs(self, item: PushItem, digest: Digest) -> list[Reference]:
+        tags = item.tags
         if item.role == "image":
-            return self._image_refs()
-        if item.tags:
-            return [self.ref.with_tag(tag) for tag in item.tags]
+            tags = tuple(ref.tag for ref in self._image_refs() if ref.tag is not None)
+        if tags:
+            return [self.ref.with_tag(tag) for tag in tags]
         return [self.ref.with_digest(digest)]
 
     def plan(self, items: Sequence[PushItem], *, check: bool) -> TargetPlan:
@@ -135,4 +137,13 @@ def ocipush_make_target(
 ) -> Target | None:
     if is_layout_reference(ref):
         return None
-    return RegistryTarget(parse_reference(ref), tags, project, insecure=config.insecure)
+    return RegistryTarget(_target_reference(ref), tags, project, insecure=config.insecure)
+
+
+def _target_reference(ref: str) -> Reference:
+    """``ref`` as make_plan passes it: Docker's implied ``latest`` is already written out, so
+    a bare repository means "push by digest" (every tag was skipped as release-unsafe)."""
+    name = ref.partition("@")[0]
+    if "@" in ref or name.rfind(":") > name.rfind("/"):
+        return parse_reference(ref)
+    return Reference(parse_repository(ref))
