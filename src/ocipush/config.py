@@ -251,7 +251,9 @@ def project_variables(name: str, version: str) -> dict[str, str]:
     try:
         parsed = parse_version(version)
     except ValueError as exc:
-        raise ConfigError([ConfigProblem("project.version", f"{_quote(version)} — {exc}")]) from None
+        raise ConfigError(
+            [ConfigProblem("project.version", f"{_quote(version)} — {exc}")]
+        ) from None
     major, minor, micro = (*(str(part) for part in parsed.release), "0", "0")[:3]
     return {
         "name": canonical_name(name),

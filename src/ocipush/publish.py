@@ -103,7 +103,7 @@ def _registry_hosts(project: Project, targets: Sequence[TargetConfig] | None) ->
     configs = list(targets) if targets is not None else list(project.settings.targets)
     for number, config in enumerate(configs):
         if not config.is_layout:
-            ref = project.expand(config.ref, f"tool.ocipush.targets[{number}].ref")
+            ref = project.expand_tag(config.ref, f"tool.ocipush.targets[{number}].ref")
             hosts.append(parse_reference(ref).registry.host)
     return hosts
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import ssl
 import subprocess
@@ -83,6 +84,19 @@ def skopeo_inspect_raw(
     if cert_dir is not None:
         command.append(f"--cert-dir={cert_dir}")
     return _run([*command, _image(ref)])
+
+
+def skopeo_list_tags(repository: str) -> set[str]:
+    """The tags a registry lists for ``host/repo`` (``skopeo list-tags``); empty when the
+    repository does not exist."""
+    try:
+        listing = _run(["skopeo", "list-tags", "--tls-verify=false", _image(repository)])
+    except ToolError as error:
+        # distribution 2.8 answers 404 for a repository holding only untagged manifests.
+        if "NAME_UNKNOWN" in str(error) or "404 (Not Found)" in str(error):
+            return set()
+        raise
+    return set(json.loads(listing)["Tags"])
 
 
 def skopeo_copy(
