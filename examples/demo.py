@@ -1,9 +1,12 @@
 """``make demo``: build examples/hello-app through ``ocipush.backend``, show what landed, run it.
 
-The example is copied to a temporary directory and built with ``python -m build
---no-isolation`` and ``OCIPUSH_PUSH=1``, with a registry target added to the copy's
-``[tool.ocipush]``: a throwaway local registry (``ocipush.testing.LocalRegistry``), or the
-one given with ``--registry HOST:PORT``.
+The example is copied to a temporary directory and built as its users build it: ``python -m
+build`` in an isolated environment, with ``OCIPUSH_PUSH=1`` and a registry target added to
+the copy's ``[tool.ocipush]``: a throwaway local registry (``ocipush.testing.LocalRegistry``),
+or the one given with ``--registry HOST:PORT``. The isolated environment installs the
+example's build requirements (``ocipush``, ``hatchling``) from a local wheelhouse
+(``ocipush.testing.wheelhouse``): ocipush as a wheel of this checkout, the rest downloaded
+from the package index once and cached.
 
 Before the build, a minimal Debian bookworm with python3 is pushed to that registry as the
 base (``ocipush.testing.debian_base_layer``: debootstrap once, then cached in
@@ -42,16 +45,19 @@ from ocipush.testing import (
     debian_base_layer,
     default_cache_dir,
     push_base_image,
+    wheelhouse,
+    wheelhouse_environ,
 )
 
 EXAMPLE = Path(__file__).resolve().parent / "hello-app"
+CHECKOUT = EXAMPLE.parents[1]
 REPOSITORY = "examples/hello-app"
 BASE_REPOSITORY = "examples/debian-python"
 # The line of the example's [tool.ocipush.image] that the demo points at its Debian base.
 SCRATCH_BASE = 'base = "scratch"\n'
 # What running the image takes besides the base: the unpacking and running tools.
 RUN_TOOLS = ("skopeo", "umoci", "chroot")
-BUILD_TIMEOUT = 120
+BUILD_TIMEOUT = 600
 RUN_TIMEOUT = 120
 HTTP_TIMEOUT = 10
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -169,10 +175,12 @@ def _push_base(host: str) -> str | None:
 
 
 def _build(project: Path) -> None:
-    environ = _loopback_environ(OCIPUSH_PUSH="1")
+    print("demo: a wheelhouse of this checkout's ocipush and hatchling", flush=True)
+    index = wheelhouse([CHECKOUT], ["hatchling"])
+    environ = wheelhouse_environ(index, _loopback_environ(OCIPUSH_PUSH="1"))
     environ.setdefault("SOURCE_DATE_EPOCH", "1704067200")
-    command = [sys.executable, "-m", "build", "--no-isolation", str(project)]
-    print(f"$ OCIPUSH_PUSH=1 python -m build --no-isolation {project.name}", flush=True)
+    command = [sys.executable, "-m", "build", str(project)]
+    print(f"$ OCIPUSH_PUSH=1 python -m build {project.name}", flush=True)
     completed = subprocess.run(
         command,
         cwd=project,

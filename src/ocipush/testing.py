@@ -44,6 +44,7 @@ import pytest
 
 from ocipush import media_types as mt
 from ocipush.blobs import BytesBlob, FileBlob
+from ocipush.config import read_pyproject
 from ocipush.digest import Digest
 from ocipush.errors import OcipushError
 from ocipush.images import Image
@@ -660,14 +661,18 @@ def wheelhouse(
     """A fresh directory of wheels that ``pip install --no-index --find-links`` can use.
 
     It holds a wheel of each of ``projects`` (built now, since their sources change), and
-    ``requirements`` with everything they depend on, for this interpreter: downloaded from
-    the package index once, then kept in ``cache_dir`` (default :func:`default_cache_dir`)
-    under a key made of the list. Isolated ``python -m build`` runs of a project whose
-    ``[build-system]`` requires one of ``projects`` then work offline and install exactly
-    these files: see :func:`wheelhouse_environ`.
+    their ``[project] dependencies`` and ``requirements`` with everything those depend on,
+    for this interpreter: downloaded from the package index once, then kept in ``cache_dir``
+    (default :func:`default_cache_dir`) under a key made of the list. Isolated ``python -m
+    build`` runs of a project whose ``[build-system]`` requires one of ``projects`` then work
+    offline and install exactly these files: see :func:`wheelhouse_environ`.
 
     :raises WheelhouseError: when a download or a build fails.
     """
+    requirements = [*requirements]
+    for project in projects:
+        declared = read_pyproject(project).get("project", {}).get("dependencies", [])
+        requirements += [str(requirement) for requirement in declared]
     material = "\n".join([sys.version, *sorted(requirements)]).encode()
     key = hashlib.sha256(material).hexdigest()[:16]
     cached = (cache_dir or default_cache_dir()) / f"wheelhouse-{key}"

@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from ocipush.testing import debian_base_layer, push_base_image, wheelhouse
 from support.users import UserEnv, make_user_env
@@ -30,15 +29,10 @@ BASE_REPO = "ocipush-tests/bases/debian-python"
 pytestmark = pytest.mark.slow
 
 
-def _ocipush_requirements() -> list[str]:
-    document = tomllib.loads((CHECKOUT / "pyproject.toml").read_text(encoding="utf-8"))
-    return list(document["project"]["dependencies"])
-
-
 @pytest.fixture(scope="session")
 def offline_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Wheels of ocipush (this checkout) and of everything the sample builds install."""
-    directory = wheelhouse([CHECKOUT], [*_ocipush_requirements(), *BUILD_REQUIREMENTS])
+    directory = wheelhouse([CHECKOUT], BUILD_REQUIREMENTS)
     # The floor pip, for the venv that checks it; it cannot share a download with pip>=22.2.
     for wheel in wheelhouse([], [f"pip=={PIP_FLOOR}"]).glob("pip-*.whl"):
         shutil.copy2(wheel, directory / wheel.name)

@@ -29,6 +29,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ocipush import media_types as mt
@@ -198,8 +199,7 @@ def resolve_dependencies(
         if exclude is not None and canonical_name(name) == canonical_name(exclude):
             continue
         info = item.get("download_info", {})
-        hashes = info.get("archive_info", {}).get("hashes", {})
-        sha256 = hashes.get("sha256")
+        sha256 = _archive_sha256(info)
         if not sha256:
             raise DependencyError(
                 f"{what}: pip gave no sha256 for {name} ({info.get('url')}); only wheel "
@@ -207,6 +207,23 @@ def resolve_dependencies(
             )
         found.append(Dependency(name, str(metadata.get("version", "")), info["url"], sha256))
     return tuple(sorted(found))
+
+
+def _archive_sha256(info: Mapping[str, Any]) -> str | None:
+    """The sha256 of a resolved archive, as pip's report gives it (``hashes`` since pip 23,
+    ``hash = "sha256=…"`` before); computed from the file for a local archive that an older
+    pip reports with no hash."""
+    archive = info.get("archive_info", {})
+    sha256 = archive.get("hashes", {}).get("sha256")
+    algorithm, _, value = str(archive.get("hash", "")).partition("=")
+    if not sha256 and algorithm == "sha256":
+        sha256 = value
+    url = str(info.get("url", ""))
+    if not sha256 and url.startswith("file:") and "archive_info" in info:
+        local = Path(unquote(urlsplit(url).path))
+        if local.is_file():
+            sha256 = file_digest(local)[0].encoded
+    return str(sha256) if sha256 else None
 
 
 def _resolution_error(
