@@ -522,7 +522,6 @@ def test_a_local_version_is_spelt_with_a_dash_in_tags_and_kept_elsewhere() -> No
     assert settings.targets[0].ref == "r.io/app:{version}"
 
 
-
 def test_validation_never_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCIPUSH_TEST_SECRET", "Not A Valid Tag")
 

@@ -484,13 +484,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry_flags(plan)
     plan.set_defaults(handler=_cmd_plan)
 
-    push = commands.add_parser("push", help="build the content and publish it to every target")
+    push = commands.add_parser(
+        "push",
+        help="build the content and publish it to every target",
+        description="Build this release's wheel (and sdist) with the project's backend unless "
+        "dist/ holds fresh ones, build the image and artifacts, and publish them to every "
+        "target. Tags a pre-release may not move are skipped, and named.",
+    )
     _add_project_flags(push)
     _add_registry_flags(push)
     push.set_defaults(handler=_cmd_push)
 
     build = commands.add_parser(
-        "build", help="build the content into OCI layouts only (default dist/oci)"
+        "build",
+        help="build the content into OCI layouts only (default dist/oci)",
+        description="Like push, but write only the OCI layout targets (default dist/oci); "
+        "nothing goes to a registry.",
     )
     _add_project_flags(build)
     _add_registry_flags(build)

@@ -166,8 +166,11 @@ def ocipush_make_target(
     and for registry references. Answer for your own scheme (``s3://…``) to add a kind.
 
     :param config: the entry as configured (templates unexpanded).
-    :param ref: its ``ref``, expanded.
-    :param tags: its extra ``tags``, expanded.
+    :param ref: its ``ref``, expanded, less any tag this version may not move: a registry
+        reference then carries its first tag to push (Docker's implied ``latest`` written
+        out), or none at all when every tag was skipped, meaning "push by digest".
+    :param tags: its further tags, expanded, in order, without repeats and without the
+        skipped ones (see :mod:`ocipush.versions`).
     :param project: the project being published.
     :return: an object implementing :class:`ocipush.plan.Target`, or ``None``.
     """

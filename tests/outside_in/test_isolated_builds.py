@@ -275,3 +275,25 @@ def test_a_required_artifact_fails_a_wheel_only_build_with_exit_2(user_env: User
         "1.2.3, and the artifact is required" in built.stderr
     )
     assert not (project / "dist" / "oci").exists()
+
+
+def test_ocipush_build_of_a_wrapped_project_publishes_once_and_only_locally(
+    user_env: UserEnv, registry, repo_name, tmp_path
+):
+    # CI often exports OCIPUSH_PUSH=1 for its release job; `ocipush build` must still write
+    # only the layout, and the wrapper it builds through must not publish on its own.
+    tool = (
+        '[tool.ocipush]\nbackend = "hatchling.build"\n\n'
+        + registry_target(registry, repo_name)
+        + '\n[[tool.ocipush.artifacts]]\nfiles = ["{wheel}"]\n'
+        'artifact-type = "application/vnd.acme.release.v1"\n'
+    )
+    project = write_barsapp(tmp_path / "checkout", build_system=WRAPPED, tool=tool)
+
+    built = user_env.run(["ocipush", "build", "--no-progress"], project, OCIPUSH_PUSH="1")
+
+    assert built.returncode == 0, built.stderr
+    assert "ocipush: published" not in built.stderr
+    assert skopeo_list_tags(f"{registry.host}/{repo_name}") == set()
+    assert _layout_artifact_files(project / "dist") == ["barsapp-1.2.3-py3-none-any.whl"]
+    assert built.stdout.startswith(f"oci:{project}/dist/oci")
