@@ -10,10 +10,13 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from ocipush.blobs import DeferredBlob
 from ocipush.config import TargetConfig, read_pyproject
 from ocipush.errors import OcipushError
+from ocipush.images import Image, ImageIndex
 from ocipush.keychain import Credentials, DefaultKeychain
 from ocipush.manager import PluginManager
 from ocipush.plan import Plan, PushItem, TargetResult
@@ -47,12 +50,15 @@ def open_project(
     targets: Sequence[TargetConfig] | None = None,
     jobs: int | None = None,
     allow_nondistributable_artifacts: bool | None = None,
+    plugin_tables: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Project, PluginManager]:
     """Load plugins and the project, apply command-line overrides, and configure plugins.
 
     :param connection: how to reach registries; by default with the docker/podman keychain.
     :param credentials: explicit credentials (``--username``) for every registry target.
     :param targets: the targets of this run when they replace the configured ones.
+    :param plugin_tables: plugin sub-tables replacing the configured ones, whole
+        (``--sign-key`` and ``--no-sign`` replace ``[tool.ocipush.signing]``).
     """
     document = read_pyproject(root)
     manager = PluginManager(
@@ -70,6 +76,14 @@ def open_project(
         overrides["jobs"] = jobs
     if allow_nondistributable_artifacts:
         overrides["allow_nondistributable_artifacts"] = True
+    if targets is not None:
+        # What the run publishes to, as plugins (provenance) see it.
+        overrides["targets"] = tuple(targets)
+        overrides["default_targets_used"] = False
+    if plugin_tables:
+        overrides["plugin_tables"] = MappingProxyType(
+            {**project.settings.plugin_tables, **plugin_tables}
+        )
     project = dataclasses.replace(
         project,
         settings=dataclasses.replace(project.settings, **overrides),  # type: ignore[arg-type]
@@ -114,6 +128,7 @@ def make_plan(
     image = manager.build_image(project, layers)
     items: list[PushItem] = [PushItem(image, "image", name="image")] if image else []
     items += manager.add_artifacts(project, image)
+    items += manager.add_signatures(project, image, tuple(items))
     if not items:
         raise OcipushError(
             f"{project.root / 'pyproject.toml'}: nothing to publish — add "
@@ -148,7 +163,9 @@ def execute(
     *,
     progress: ProgressCallback | None = None,
 ) -> list[TargetResult]:
-    """Publish every target of ``plan`` in order, then run the after-push hooks."""
+    """Make the deferred content (signatures), publish every target of ``plan`` in order,
+    then run the after-push hooks."""
+    _produce_deferred(plan)
     results = []
     for target_plan in plan.targets:
         if target_plan.executor is None:
@@ -157,3 +174,20 @@ def execute(
         results.append(target_plan.executor.push(target_plan, progress=progress))
     manager.after_push(results, project)
     return results
+
+
+def _produce_deferred(plan: Plan) -> None:
+    """Make every deferred blob now, before anything is written: a signature that cannot
+    be made stops the run with no tag moved."""
+    for target_plan in plan.targets:
+        for entry in target_plan.items:
+            nodes = (
+                [*entry.item.walk(), entry.item]
+                if isinstance(entry.item, ImageIndex)
+                else [entry.item]
+            )
+            for node in nodes:
+                if isinstance(node, Image):
+                    for blob in node.layers:
+                        if isinstance(blob, DeferredBlob):
+                            blob.produce()
