@@ -79,6 +79,35 @@ class Remote:
             platform=platform,
         )
 
+    def referrers(self, repository: Repository, subject: Digest) -> list[Descriptor]:
+        """What refers to ``subject``: from the referrers API when the registry has one,
+        else from the ``sha256-<hex>`` fallback tag (the writer keeps either up to date)."""
+        response = self.transport.request(
+            repository.registry,
+            "GET",
+            f"/v2/{repository.path}/referrers/{subject}",
+            scopes=[repository.scope("pull")],
+            headers={"Accept": mt.OCI_INDEX},
+            expected=(200, 400, 404, 405),
+            what=f"list referrers of {repository.name}@{subject}",
+        )
+        where = f"referrers of {repository.name}@{subject}"
+        if response.status != 200 or mt.OCI_INDEX not in response.headers.get("Content-Type", ""):
+            response = self.transport.request(
+                repository.registry,
+                "GET",
+                f"/v2/{repository.path}/manifests/{subject.fallback_tag}",
+                scopes=[repository.scope("pull")],
+                headers={"Accept": mt.MANIFEST_ACCEPT},
+                expected=(200, 404),
+                what=f"read referrers tag {subject.fallback_tag} of {repository.name}",
+            )
+            if response.status == 404:
+                return []
+            where = f"{repository.name}:{subject.fallback_tag}"
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
+        return list(Index.parse(response.data, media_type, where=where).manifests)
+
     def blob(self, repository: Repository, descriptor: Descriptor) -> RemoteBlob:
         """A source for one blob of ``repository``, opened only when it is sent."""
 

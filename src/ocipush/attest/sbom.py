@@ -83,7 +83,7 @@ def make_sbom(kind: SbomFormat, project: ProjectFacts, facts: BuildFacts, *, cre
 
 
 def _cyclonedx(project: ProjectFacts, facts: BuildFacts, when: datetime) -> bytes:
-    from cyclonedx.factory.license import LicenseFactory  # noqa: PLC0415
+    from cyclonedx.contrib.license.factories import LicenseFactory  # noqa: PLC0415
     from cyclonedx.model import HashAlgorithm, HashType, Property  # noqa: PLC0415
     from cyclonedx.model.bom import Bom  # noqa: PLC0415
     from cyclonedx.model.component import Component, ComponentType  # noqa: PLC0415
