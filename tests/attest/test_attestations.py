@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 from cyclonedx.schema import SchemaVersion
-from packageurl import PackageURL
 from cyclonedx.validation.json import JsonStrictValidator
+from packageurl import PackageURL
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
@@ -51,7 +51,9 @@ def test_each_platform_image_gets_a_valid_cyclonedx_sbom_of_its_dependencies_and
         listed = referrers_of(release.host, release.repository, digest)
         sboms = [r for r in listed if r["artifactType"] == CYCLONEDX]
         assert len(sboms) == 1, listed
-        manifest, data = fetch_artifact(release.host, release.repository, sboms[0]["digest"], tmp_path)
+        manifest, data = fetch_artifact(
+            release.host, release.repository, sboms[0]["digest"], tmp_path
+        )
         assert manifest["subject"]["digest"] == digest
         assert manifest["artifactType"] == CYCLONEDX
         assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(data.decode()) is None
@@ -92,7 +94,9 @@ def test_provenance_names_the_index_and_images_and_every_input(release, tmp_path
     assert build["externalParameters"]["image"] == {"base": release.base}
     resolved = {d["uri"]: d for d in build["resolvedDependencies"]}
     for base_digest in _base_digests(release).values():
-        assert any(base_digest.split(":")[1] == d["digest"].get("sha256") for d in resolved.values())
+        assert any(
+            base_digest.split(":")[1] == d["digest"].get("sha256") for d in resolved.values()
+        )
     assert "pkg:pypi/greetlib@1.0" in resolved
     assert "pkg:pypi/hello-app@1.0.0" in resolved
     assert statement["predicate"]["runDetails"]["builder"]["id"] == "local"
@@ -120,23 +124,35 @@ def test_spdx_sbom_validates_with_spdx_tools(registry, repo_name, tmp_path, caps
     assert packages["greetlib"]["versionInfo"] == "1.0"
     assert packages["greetlib"]["licenseDeclared"] == "Apache-2.0"
     assert packages["greetlib"]["externalRefs"][0]["referenceLocator"] == "pkg:pypi/greetlib@1.0"
-    (base_package,) = [p for p in document["packages"] if p.get("primaryPackagePurpose") == "CONTAINER"]
+    (base_package,) = [
+        p for p in document["packages"] if p.get("primaryPackagePurpose") == "CONTAINER"
+    ]
     base_index = json.loads(skopeo_inspect_raw(base))
-    amd64 = next(m["digest"] for m in base_index["manifests"] if m["platform"]["architecture"] == "amd64")
+    amd64 = next(
+        m["digest"] for m in base_index["manifests"] if m["platform"]["architecture"] == "amd64"
+    )
     assert base_package["versionInfo"] == amd64
 
 
-def test_two_builds_give_byte_identical_sbom_and_provenance(tmp_path, capsys, pip_offline, registry, repo_name):
+def test_two_builds_give_byte_identical_sbom_and_provenance(
+    tmp_path, capsys, pip_offline, registry, repo_name
+):
     base = push_fake_base(registry.host, f"{repo_name}-base", ("linux/amd64",))
     blobs = []
     for run_number in (1, 2):
-        root = write_app(tmp_path / f"app{run_number}", image={"base": base}, dependencies=("greetlib",))
-        code, _, err = run(capsys, "build", "--no-progress", "--project", str(root), "--target", "oci:out:1")
+        root = write_app(
+            tmp_path / f"app{run_number}", image={"base": base}, dependencies=("greetlib",)
+        )
+        code, _, err = run(
+            capsys, "build", "--no-progress", "--project", str(root), "--target", "oci:out:1"
+        )
         assert code == 0, err
         index = json.loads((root / "out" / "index.json").read_text())
         found = {}
         for entry in index["manifests"]:
-            manifest = json.loads((root / "out" / "blobs" / "sha256" / entry["digest"][7:]).read_bytes())
+            manifest = json.loads(
+                (root / "out" / "blobs" / "sha256" / entry["digest"][7:]).read_bytes()
+            )
             if manifest.get("artifactType") in (CYCLONEDX, INTOTO):
                 layer = manifest["layers"][0]["digest"]
                 found[(manifest["artifactType"], manifest["subject"]["digest"])] = (
@@ -150,14 +166,17 @@ def test_two_builds_give_byte_identical_sbom_and_provenance(tmp_path, capsys, pi
 def test_plan_shows_each_attestation_and_signature_and_never_signs(
     registry, repo_name, tmp_path, capsys, pip_offline, monkeypatch
 ):
-    from attest.helpers import write_private_key
     from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from attest.helpers import write_private_key
 
     base = push_fake_base(registry.host, f"{repo_name}-base", ("linux/amd64",))
     root = write_app(tmp_path / "app", image={"base": base}, dependencies=("greetlib",))
     key = write_private_key(tmp_path / "key.pem", ed25519.Ed25519PrivateKey.generate())
     ref = f"{registry.host}/{repo_name}:1"
-    code, out, err = run(capsys, "plan", "--json", "--project", str(root), "--target", ref, "--sign-key", str(key))
+    code, out, err = run(
+        capsys, "plan", "--json", "--project", str(root), "--target", ref, "--sign-key", str(key)
+    )
     assert code == 0, err
     roles = [m["role"] for m in json.loads(out)["targets"][0]["manifests"]]
     assert roles == [
@@ -170,11 +189,17 @@ def test_plan_shows_each_attestation_and_signature_and_never_signs(
     ]
     # Nothing was pushed, and the signatures are not made yet.
     plan = json.loads(out)["targets"][0]
-    assert [m["digest"] for m in plan["manifests"] if m["role"].startswith("signature")] == ["(after upload)"] * 3
-    code, out, _ = run(capsys, "plan", "--json", "--project", str(root), "--target", ref, "--no-sign")
+    assert [m["digest"] for m in plan["manifests"] if m["role"].startswith("signature")] == [
+        "(after upload)"
+    ] * 3
+    code, out, _ = run(
+        capsys, "plan", "--json", "--project", str(root), "--target", ref, "--no-sign"
+    )
     assert code == 0
     roles = [m["role"] for m in json.loads(out)["targets"][0]["manifests"]]
     assert roles == ["image", "sbom linux/amd64", "provenance"]
-    code, out, _ = run(capsys, "plan", "--project", str(root), "--target", ref, "--sign-key", str(key))
+    code, out, _ = run(
+        capsys, "plan", "--project", str(root), "--target", ref, "--sign-key", str(key)
+    )
     assert code == 0
     assert "  sbom linux/amd64  " in out and "  signature provenance  " in out
