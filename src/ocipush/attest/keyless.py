@@ -37,6 +37,10 @@ def _require(error_type: type[OcipushError]) -> None:
         raise error_type(_INSTALL) from None
 
 
+def _reason(error: BaseException) -> str:
+    return str(error) or f"{type(error).__name__} (no reason given)"
+
+
 def _trust_config(path: Path | None) -> ClientTrustConfig:
     from sigstore.models import ClientTrustConfig  # noqa: PLC0415
 
@@ -76,23 +80,31 @@ class KeylessSigner:
         try:
             identity = IdentityToken(token)
             context = SigningContext.from_trust_config(_trust_config(self._trust_config))
+        except (SigstoreError, OSError, ValueError) as error:
+            raise SigningError(f"keyless signing failed: {_reason(error)}") from None
+        try:
+            # Entering the signer asks Fulcio for the certificate.
             self._context = context.signer(identity)
             return self._context.__enter__()
-        except (SigstoreError, OSError, ValueError) as error:
-            raise SigningError(f"keyless signing failed: {error}") from None
+        except Exception as error:  # sigstore's client errors share no base class
+            raise SigningError(
+                "keyless signing failed getting a signing certificate from Fulcio: "
+                f"{_reason(error)}"
+            ) from None
 
     def sign_statement(self, statement: bytes) -> bytes:
         """A Sigstore bundle (certificate, DSSE envelope, Rekor entry) over ``statement``."""
         from sigstore.dsse import Statement  # noqa: PLC0415
-        from sigstore.errors import Error as SigstoreError  # noqa: PLC0415
 
         with self._lock:
             if self._signer is None:
                 self._signer = self._open()
             try:
                 bundle = self._signer.sign_dsse(Statement(statement))
-            except (SigstoreError, OSError, ValueError) as error:
-                raise SigningError(f"keyless signing failed: {error}") from None
+            except Exception as error:  # sigstore's client errors share no base class
+                raise SigningError(
+                    f"keyless signing failed recording the signature in Rekor: {_reason(error)}"
+                ) from None
         return bytes(bundle.to_json().encode())
 
 
