@@ -165,7 +165,8 @@ def test_keyless_push_asks_fulcio_with_the_ambient_identity_and_moves_no_tag_on_
     assert err.startswith(
         "error: keyless signing failed getting a signing certificate from Fulcio"
     ), err
-    assert REQUEST_TOKEN not in err and sigstore_fakes.token not in err
+    assert REQUEST_TOKEN not in err
+    assert sigstore_fakes.token not in err
     (identity,) = sigstore_fakes.find("GET", r"/github-oidc")
     assert identity.request_headers["Authorization"] == f"bearer {REQUEST_TOKEN}"
     (certificate,) = sigstore_fakes.find("POST", r"/api/v2/signingCert")
