@@ -11,7 +11,7 @@ from typing import BinaryIO
 from ocipush import media_types as mt
 from ocipush.blobs import RemoteBlob
 from ocipush.digest import Digest, digest_of
-from ocipush.errors import DigestMismatchError
+from ocipush.errors import DigestMismatchError, RegistryError
 from ocipush.images import Image, ImageIndex, Taggable
 from ocipush.model import Descriptor, Index, Manifest, Platform, parse_manifest
 from ocipush.reference import Reference, Repository
@@ -91,22 +91,17 @@ class Remote:
             expected=(200, 400, 404, 405),
             what=f"list referrers of {repository.name}@{subject}",
         )
-        where = f"referrers of {repository.name}@{subject}"
-        if response.status != 200 or mt.OCI_INDEX not in response.headers.get("Content-Type", ""):
-            response = self.transport.request(
-                repository.registry,
-                "GET",
-                f"/v2/{repository.path}/manifests/{subject.fallback_tag}",
-                scopes=[repository.scope("pull")],
-                headers={"Accept": mt.MANIFEST_ACCEPT},
-                expected=(200, 404),
-                what=f"read referrers tag {subject.fallback_tag} of {repository.name}",
-            )
-            if response.status == 404:
+        if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            where = f"referrers of {repository.name}@{subject}"
+            return list(Index.parse(response.data, media_type, where=where).manifests)
+        try:
+            fallback = self._manifest(repository, subject.fallback_tag, None)
+        except RegistryError as error:
+            if error.status == 404:
                 return []
-            where = f"{repository.name}:{subject.fallback_tag}"
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
-        return list(Index.parse(response.data, media_type, where=where).manifests)
+            raise
+        return list(fallback.manifests) if isinstance(fallback, Index) else []
 
     def blob(self, repository: Repository, descriptor: Descriptor) -> RemoteBlob:
         """A source for one blob of ``repository``, opened only when it is sent."""

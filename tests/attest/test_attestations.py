@@ -168,7 +168,6 @@ def test_plan_shows_each_attestation_and_signature_and_never_signs(
     registry, repo_name, tmp_path, capsys, pip_offline, monkeypatch
 ):
 
-
     base = push_fake_base(registry.host, f"{repo_name}-base", ("linux/amd64",))
     root = write_app(tmp_path / "app", image={"base": base}, dependencies=("greetlib",))
     key = write_private_key(tmp_path / "key.pem", ed25519.Ed25519PrivateKey.generate())
