@@ -145,4 +145,3 @@ def _coverage(
         key = (referrer.subject, PREDICATE_TYPES[artifact_type])
         matches = [s for s in signed.get(key, []) if s.get("predicate") == document]
     return "signed" if matches else "(unsigned)"
-
