@@ -18,11 +18,8 @@ import urllib3
 from tqdm import tqdm
 
 from ocipush import __version__
-from ocipush.attest.dsse import bundle_envelope, load_public_key, verify_envelope
-from ocipush.attest.intoto import PREDICATE_TYPE_ANNOTATION
-from ocipush.attest.keyless import verify_keyless
 from ocipush.attest.settings import SIGNING
-from ocipush.attest.verify import verify
+from ocipush.attest.verify import key_check, keyless_check, verify
 from ocipush.config import DEFAULT_TARGET, TargetConfig
 from ocipush.errors import (
     ConfigError,
@@ -173,52 +170,36 @@ def _cmd_referrers(args: argparse.Namespace) -> int:
     place = open_place(args.reference, Remote(_transport(args, _keychain(args))))
     found = walk_referrers(place, place.root())
     if args.json:
-        listing = [{"subject": str(r.subject), **r.descriptor.to_json()} for r in found]
-        print(json.dumps(listing, indent=2))
-        return EXIT_OK
-    for referrer in found:
-        descriptor = referrer.descriptor
-        what = descriptor.annotations.get(PREDICATE_TYPE_ANNOTATION, "")
-        print(
-            f"{descriptor.digest}  {descriptor.artifact_type or descriptor.media_type}  "
-            f"on {referrer.subject}  {what}".rstrip()
-        )
+        print(json.dumps([referrer.to_json() for referrer in found], indent=2))
+    else:
+        print("\n".join(referrer.line() for referrer in found))
     return EXIT_OK
 
 
-def _bundle_check(args: argparse.Namespace) -> Callable[[bytes], bytes]:
-    """How ``verify`` checks one bundle: with ``--key``, or a Sigstore identity."""
+def _cmd_verify(args: argparse.Namespace) -> int:
+    keyless = args.certificate_identity or args.certificate_oidc_issuer
+    if args.key is not None and keyless:
+        raise _UsageError("--key and --certificate-identity exclude each other; give one")
     if args.key is not None:
-        if args.certificate_identity or args.certificate_oidc_issuer:
-            raise _UsageError("--key and --certificate-identity exclude each other; give one")
-        key = load_public_key(args.key)
-        return lambda raw: verify_envelope(bundle_envelope(raw, "bundle"), key)
-    if not (args.certificate_identity and args.certificate_oidc_issuer):
+        check = key_check(args.key)
+    elif args.certificate_identity and args.certificate_oidc_issuer:
+        check = keyless_check(
+            args.certificate_identity, args.certificate_oidc_issuer, args.trust_config
+        )
+    else:
         raise _UsageError(
             "verify needs --key PUBLIC.pem, or --certificate-identity and "
             "--certificate-oidc-issuer for keyless signatures"
         )
-    return lambda raw: verify_keyless(
-        raw,
-        identity=args.certificate_identity,
-        issuer=args.certificate_oidc_issuer,
-        trust_config=args.trust_config,
-    )
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    check = _bundle_check(args)
     place = open_place(args.reference, Remote(_transport(args, _keychain(args))))
     report = verify(place, check, place.root().descriptor().digest)
-    for line in (check.line() for check in report.checks):
-        print(line)
-    failures = report.failures
-    if failures:
-        for problem in report.problems:
-            print(f"FAIL  {problem}")
-        print(f"error: {len(failures)} check(s) failed on {args.reference}", file=sys.stderr)
+    print("\n".join(report.lines()) + (f" on {args.reference}" if not report.failures else ""))
+    if report.failures:
+        print(
+            f"error: {len(report.failures)} check(s) failed on {args.reference}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
-    print(f"verified: {len(report.signatures)} signature(s) on {args.reference}")
     return EXIT_OK
 
 

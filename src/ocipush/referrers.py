@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from ocipush.attest.intoto import PREDICATE_TYPE_ANNOTATION
 from ocipush.digest import Digest
 from ocipush.images import ImageIndex, Taggable
 from ocipush.layout import (
@@ -110,6 +111,16 @@ class Referrer:
 
     subject: Digest
     descriptor: Descriptor
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": str(self.subject), **self.descriptor.to_json()}
+
+    def line(self) -> str:
+        """``DIGEST  TYPE  on SUBJECT  [what a bundle signs]``, for terminals."""
+        descriptor = self.descriptor
+        kind = descriptor.artifact_type or descriptor.media_type
+        signs = descriptor.annotations.get(PREDICATE_TYPE_ANNOTATION, "")
+        return f"{descriptor.digest}  {kind}  on {self.subject}  {signs}".rstrip()
 
 
 def walk_referrers(place: Place, item: Taggable) -> list[Referrer]:

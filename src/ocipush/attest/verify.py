@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ocipush.attest.dsse import bundle_envelope, load_public_key, verify_envelope
 from ocipush.attest.intoto import BUNDLE_MEDIA_TYPE, INTOTO_MEDIA_TYPE, PREDICATE_TYPES
+from ocipush.attest.keyless import verify_keyless
 from ocipush.digest import Digest, digest_of
 from ocipush.errors import OcipushError
 from ocipush.images import Image
 from ocipush.referrers import Place, Referrer, walk_referrers
 
-__all__ = ["Check", "VerifyReport", "verify"]
+__all__ = ["Check", "VerifyReport", "key_check", "keyless_check", "verify"]
 
 #: Checks a bundle's signature and returns the statement it signs (or raises).
 BundleCheck = Callable[[bytes], bytes]
@@ -59,6 +62,27 @@ class VerifyReport:
     @property
     def signatures(self) -> list[Check]:
         return [check for check in self.checks if check.kind == "signature"]
+
+    def lines(self) -> list[str]:
+        """One line per check, then one per problem, then the verdict."""
+        lines = [check.line() for check in self.checks]
+        lines += [f"FAIL  {problem}" for problem in self.problems]
+        if not self.failures:
+            lines.append(f"verified: {len(self.signatures)} signature(s)")
+        return lines
+
+
+def key_check(public_key: Path) -> BundleCheck:
+    """Bundles signed with the key whose public half is in PEM file ``public_key``."""
+    key = load_public_key(public_key)
+    return lambda raw: verify_envelope(bundle_envelope(raw, "the bundle"), key)
+
+
+def keyless_check(identity: str, issuer: str, trust_config: Path | None) -> BundleCheck:
+    """Keyless bundles whose certificate names ``identity``, vouched for by ``issuer``."""
+    return lambda raw: verify_keyless(
+        raw, identity=identity, issuer=issuer, trust_config=trust_config
+    )
 
 
 def _content(place: Place, referrer: Referrer) -> bytes:

@@ -86,8 +86,9 @@ def _bundle(
     return attached(layer, target, annotations=annotations)
 
 
-def _attested(item: PushItem) -> tuple[bytes, Descriptor, str] | None:
-    """The statement an attestation item amounts to, its subject and predicate type."""
+def _attested(item: PushItem, name: str) -> tuple[bytes, Descriptor, str] | None:
+    """The statement an attestation item amounts to (its subject called ``name``), the
+    subject's descriptor and the predicate type."""
     artifact = item.item
     if not isinstance(artifact, Image) or len(artifact.layers) != 1:
         return None
@@ -104,7 +105,7 @@ def _attested(item: PushItem) -> tuple[bytes, Descriptor, str] | None:
         return None
     with layer.open() as reader:
         predicate = json.loads(reader.read())
-    named = [subject(item.name or layer.media_type, subject_descriptor.digest)]
+    named = [subject(name, subject_descriptor.digest)]
     return statement(named, predicate_type, predicate), subject_descriptor, predicate_type
 
 
@@ -126,7 +127,7 @@ def ocipush_add_signatures(
         )
     ]
     for item in items:
-        found = _attested(item)
+        found = _attested(item, project.metadata.name)
         if found is None:
             continue
         document, target, predicate_type = found
