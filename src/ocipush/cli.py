@@ -171,8 +171,9 @@ def _cmd_referrers(args: argparse.Namespace) -> int:
     found = walk_referrers(place, place.root())
     if args.json:
         print(json.dumps([referrer.to_json() for referrer in found], indent=2))
-    else:
-        print("\n".join(referrer.line() for referrer in found))
+        return EXIT_OK
+    for referrer in found:
+        print(referrer.line())
     return EXIT_OK
 
 
@@ -193,7 +194,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         )
     place = open_place(args.reference, Remote(_transport(args, _keychain(args))))
     report = verify(place, check, place.root().descriptor().digest)
-    print("\n".join(report.lines()) + (f" on {args.reference}" if not report.failures else ""))
+    print("\n".join(report.lines(args.reference)))
     if report.failures:
         print(
             f"error: {len(report.failures)} check(s) failed on {args.reference}",

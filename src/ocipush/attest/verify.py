@@ -63,12 +63,12 @@ class VerifyReport:
     def signatures(self) -> list[Check]:
         return [check for check in self.checks if check.kind == "signature"]
 
-    def lines(self) -> list[str]:
-        """One line per check, then one per problem, then the verdict."""
+    def lines(self, name: str) -> list[str]:
+        """One line per check, then one per problem, then the verdict on ``name``."""
         lines = [check.line() for check in self.checks]
         lines += [f"FAIL  {problem}" for problem in self.problems]
         if not self.failures:
-            lines.append(f"verified: {len(self.signatures)} signature(s)")
+            lines.append(f"verified: {len(self.signatures)} signature(s) on {name}")
         return lines
 
 
