@@ -161,6 +161,20 @@ def test_verify_rejects_a_tampered_envelope(release, registry, repo_name, tmp_pa
     assert sum(line.startswith("ok    signature") for line in out.splitlines()) == 4
 
 
+def _push_signed(capsys, root, ref: str, key) -> tuple[int, str, str]:
+    return run(
+        capsys,
+        "push",
+        "--no-progress",
+        "--project",
+        str(root),
+        "--target",
+        ref,
+        "--sign-key",
+        str(key),
+    )
+
+
 def test_ed25519_sign_key_flag_signs_and_warns_about_a_readable_key(
     registry, repo_name, tmp_path, capsys, pip_offline, caplog
 ):
@@ -172,17 +186,7 @@ def test_ed25519_sign_key_flag_signs_and_warns_about_a_readable_key(
     public = write_public_key(tmp_path / "ed25519.pub.pem", key)
     ref = f"{registry.host}/{repo_name}:1"
     with caplog.at_level(logging.WARNING, logger="ocipush"):
-        code, _, err = run(
-            capsys,
-            "push",
-            "--no-progress",
-            "--project",
-            str(root),
-            "--target",
-            ref,
-            "--sign-key",
-            str(private),
-        )
+        code, _, err = _push_signed(capsys, root, ref, private)
     assert code == 0, err
     assert "the signing key can be read by other users; chmod 600 it" in caplog.text
     assert private.read_bytes().decode() not in caplog.text + err
@@ -207,17 +211,7 @@ def test_unreadable_key_stops_the_push_before_any_tag_moves(
     root = write_app(tmp_path / "app", image={"base": base})
     ref = f"{registry.host}/{repo_name}:1"
     missing = tmp_path / "nowhere.pem"
-    code, _, err = run(
-        capsys,
-        "push",
-        "--no-progress",
-        "--project",
-        str(root),
-        "--target",
-        ref,
-        "--sign-key",
-        str(missing),
-    )
+    code, _, err = _push_signed(capsys, root, ref, missing)
     assert code == 1
     assert f"error: {missing}: cannot read the signing key: No such file or directory" in err
     with pytest.raises(ToolError, match="manifest unknown"):
