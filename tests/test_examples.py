@@ -75,11 +75,16 @@ def test_hello_app_builds_runs_and_pushes_through_the_backend(tmp_path, registry
     outputs = json.loads((project / "build" / "ocipush-outputs.json").read_text())
     pushed = next(t for t in outputs["targets"] if t["kind"] == "registry")
     assert _sha256(skopeo_inspect_raw(f"{registry.host}/{repo_name}:1.0.0")) == pushed["digest"]
-    (artifact,) = pushed["artifacts"]
     fallback = json.loads(
         skopeo_inspect_raw(f"{registry.host}/{repo_name}:{pushed['digest'].replace(':', '-')}")
     )
-    assert [m["digest"] for m in fallback["manifests"]] == [artifact]
+    # The release files, and the SBOM and provenance every runnable image gets.
+    assert sorted(m["digest"] for m in fallback["manifests"]) == sorted(pushed["artifacts"])
+    assert sorted(m["artifactType"] for m in fallback["manifests"]) == [
+        "application/vnd.cyclonedx+json",
+        "application/vnd.in-toto+json",
+        "application/vnd.ocipush.examples.python-release.v1",
+    ]
     rootfs = umoci_unpack(project / "dist" / "oci", "1.0.0", tmp_path / "bundle")
     assert (rootfs / "srv" / "hello" / "index.html").read_bytes() == (
         EXAMPLES / "hello-app" / "static" / "index.html"
@@ -248,10 +253,14 @@ def test_demo_pushes_runs_and_prints_what_landed(registry):
     assert len(set(images)) == 1, "the registry and the layout hold the same image"
     raw = skopeo_inspect_raw(f"{registry.host}/examples/hello-app:1.0.0")
     assert images[0] == _sha256(raw)
-    assert referrers[0][1] == "application/vnd.ocipush.examples.python-release.v1"
-    artifact = json.loads(
-        skopeo_inspect_raw(f"{registry.host}/examples/hello-app@{referrers[0][0]}")
-    )
+    kinds = {kind: digest for digest, kind in referrers}
+    assert set(kinds) == {
+        "application/vnd.ocipush.examples.python-release.v1",
+        "application/vnd.cyclonedx+json",
+        "application/vnd.in-toto+json",
+    }
+    release = kinds["application/vnd.ocipush.examples.python-release.v1"]
+    artifact = json.loads(skopeo_inspect_raw(f"{registry.host}/examples/hello-app@{release}"))
     assert artifact["subject"]["digest"] == images[0]
     assert "fallback tag sha256-" in completed.stdout
     # The image that ran is the one the registry holds under the printed digest, on the base.

@@ -23,7 +23,7 @@ from ocipush.model import Descriptor
 if TYPE_CHECKING:
     from ocipush.reference import Repository
 
-__all__ = ["Blob", "BytesBlob", "FileBlob", "RemoteBlob", "StreamBlob"]
+__all__ = ["Blob", "BytesBlob", "DeferredBlob", "FileBlob", "RemoteBlob", "StreamBlob"]
 
 
 class Blob(ABC):
@@ -115,6 +115,51 @@ class BytesBlob(Blob):
 
     def describe(self) -> str:
         return f"{len(self.data)}-byte {self.media_type} blob"
+
+
+class DeferredBlob(Blob):
+    """A small blob whose bytes are made only when first needed, then kept.
+
+    Signatures are made this way: a plan lists them without signing (signing may write to a
+    public transparency log), and :func:`ocipush.publish.execute` calls :meth:`produce`
+    before anything is written, so a failure to sign moves no tag. Until then the digest
+    and size are ``None``, as for a stream.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[], bytes],
+        media_type: str,
+        *,
+        name: str,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(media_type, annotations=annotations)
+        self._make = make
+        self._name = name
+        self._data: bytes | None = None
+        self._lock = threading.Lock()
+
+    def produce(self) -> bytes:
+        """Make the bytes (once; later calls return the same bytes)."""
+        with self._lock:
+            if self._data is None:
+                self._data = self._make()
+            return self._data
+
+    @property
+    def digest(self) -> Digest | None:
+        return digest_of(self._data) if self._data is not None else None
+
+    @property
+    def size(self) -> int | None:
+        return len(self._data) if self._data is not None else None
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.produce())
+
+    def describe(self) -> str:
+        return self._name
 
 
 class FileBlob(Blob):

@@ -18,6 +18,8 @@ import urllib3
 from tqdm import tqdm
 
 from ocipush import __version__
+from ocipush.attest.settings import SIGNING
+from ocipush.attest.verify import key_check, keyless_check, verify
 from ocipush.config import DEFAULT_JOBS, DEFAULT_TARGET, MAX_JOBS, TargetConfig
 from ocipush.distributions import BuildOptions
 from ocipush.errors import (
@@ -28,16 +30,15 @@ from ocipush.errors import (
     ProjectBuildError,
     PushInterruptedError,
 )
-from ocipush.images import Taggable
 from ocipush.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
-from ocipush.layout import is_layout_reference, parse_layout_reference, read_layout, write_layout
+from ocipush.layout import is_layout_reference
 from ocipush.manager import PluginManager
-from ocipush.model import Descriptor
 from ocipush.plugins.outputs import result_document
 from ocipush.progress import ProgressCallback, ProgressUpdate
 from ocipush.project import Project
 from ocipush.publish import execute, make_plan, open_project
 from ocipush.reference import Registry, parse_reference
+from ocipush.referrers import copy, open_place, walk_referrers
 from ocipush.remote import Remote
 from ocipush.tls import TlsConfig
 from ocipush.transport import ConnectionOptions, Timeouts, Transport
@@ -135,7 +136,8 @@ def _transport(args: argparse.Namespace, keychain: StaticKeychain | DefaultKeych
     return _connection(args, keychain).transport(jobs=_jobs(args))
 
 
-def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
+def _keychain(args: argparse.Namespace) -> DefaultKeychain:
+    """Stored credentials, or ``--username`` for the registries the command writes to."""
     explicit: dict[str, Credentials] = {}
     if args.username is not None:
         hosts = _explicit_registries(args)
@@ -144,8 +146,12 @@ def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writ
         explicit = dict.fromkeys(hosts, creds)
     elif args.password_stdin:
         raise _UsageError("--password-stdin needs --username USER; add it")
+    return DefaultKeychain(explicit)
+
+
+def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
     return Writer(
-        _transport(args, DefaultKeychain(explicit)),
+        _transport(args, _keychain(args)),
         jobs=_jobs(args),
         allow_nondistributable_artifacts=args.allow_nondistributable_artifacts,
         progress=progress,
@@ -162,37 +168,57 @@ def _progress(args: argparse.Namespace) -> ProgressCallback | None:
     return None
 
 
-def _read_source(text: str, writer: Writer) -> Taggable:
-    if is_layout_reference(text):
-        layout = parse_layout_reference(text)
-        return read_layout(layout.path, layout.tag)
-    return Remote(writer.transport).get(parse_reference(text))
-
-
-def _write_target(text: str, item: Taggable, writer: Writer) -> str:
-    """Write ``item`` to ``text`` and return what to print: ``REPOSITORY@DIGEST``."""
-    if is_layout_reference(text):
-        layout = parse_layout_reference(text)
-        descriptor: Descriptor = write_layout(
-            layout.path,
-            item,
-            layout.tag,
-            allow_nondistributable=writer.allow_nondistributable,
-        )
-        return f"oci:{layout.path}@{descriptor.digest}"
-    ref = parse_reference(text)
-    descriptor = writer.multi_write({ref: item})[ref]
-    log.info("%s", writer.last_result.summary())
-    return f"{ref.repository.name}@{descriptor.digest}"
-
-
 def _cmd_copy(args: argparse.Namespace) -> int:
     writer = _writer(args, _progress(args))
-    if not is_layout_reference(args.destination):
-        parse_reference(args.destination)  # fail on a bad target before reading anything
-    item = _read_source(args.source, writer)
-    print(_write_target(args.destination, item, writer))
+    print(copy(args.source, args.destination, writer, referrers=not args.no_referrers))
     return EXIT_OK
+
+
+def _cmd_referrers(args: argparse.Namespace) -> int:
+    place = open_place(args.reference, Remote(_transport(args, _keychain(args))))
+    found = walk_referrers(place, place.root())
+    if args.json:
+        print(json.dumps([referrer.to_json() for referrer in found], indent=2))
+        return EXIT_OK
+    for referrer in found:
+        print(referrer.line())
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    keyless = args.certificate_identity or args.certificate_oidc_issuer
+    if args.key is not None and keyless:
+        raise _UsageError("--key and --certificate-identity exclude each other; give one")
+    if args.key is not None:
+        check = key_check(args.key)
+    elif args.certificate_identity and args.certificate_oidc_issuer:
+        check = keyless_check(
+            args.certificate_identity, args.certificate_oidc_issuer, args.trust_config
+        )
+    else:
+        raise _UsageError(
+            "verify needs --key PUBLIC.pem, or --certificate-identity and "
+            "--certificate-oidc-issuer for keyless signatures"
+        )
+    place = open_place(args.reference, Remote(_transport(args, _keychain(args))))
+    report = verify(place, check, place.root().descriptor().digest)
+    print("\n".join(report.lines(args.reference)))
+    if report.failures:
+        print(
+            f"error: {len(report.failures)} check(s) failed on {args.reference}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _signing_override(args: argparse.Namespace) -> dict[str, dict[str, object]] | None:
+    """``--sign-key`` / ``--no-sign`` replace ``[tool.ocipush.signing]`` for this run."""
+    if getattr(args, "no_sign", False):
+        return {SIGNING: {}}
+    if getattr(args, "sign_key", None) is not None:
+        return {SIGNING: {"key": str(Path(args.sign_key).resolve())}}
+    return None
 
 
 def _project_run(args: argparse.Namespace) -> tuple[Project, PluginManager]:
@@ -212,6 +238,7 @@ def _project_run(args: argparse.Namespace) -> tuple[Project, PluginManager]:
         allow_nondistributable_artifacts=args.allow_nondistributable_artifacts or None,
         build=BuildOptions(isolation=not args.no_isolation, build=not args.no_build),
         report=_say,
+        plugin_tables=_signing_override(args),
     )
 
 
@@ -429,6 +456,27 @@ def _add_registry_flags(parser: argparse.ArgumentParser) -> None:
     _add_credential_flags(parser)
 
 
+def _add_read_flags(parser: argparse.ArgumentParser) -> None:
+    """What a command that only reads from registries and layouts takes."""
+    _add_connection_flags(parser, insecure=True)
+    _add_credential_flags(parser)
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more output (-vv for debug)"
+    )
+
+
+def _add_signing_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="FILE",
+        help="sign the image and its attestations with this PEM private key (ECDSA P-256 "
+        "or Ed25519), instead of [tool.ocipush.signing]",
+    )
+    group.add_argument("--no-sign", action="store_true", help="do not sign, whatever is configured")
+
+
 def _add_project_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--project", default=".", metavar="DIR", help="the project directory (default: .)"
@@ -481,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask the registries which blobs they already have (HEAD requests only)",
     )
     _add_project_flags(plan)
+    _add_signing_flags(plan)
     _add_registry_flags(plan)
     plan.set_defaults(handler=_cmd_plan)
 
@@ -492,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         "target. Tags a pre-release may not move are skipped, and named.",
     )
     _add_project_flags(push)
+    _add_signing_flags(push)
     _add_registry_flags(push)
     push.set_defaults(handler=_cmd_push)
 
@@ -502,10 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
         "nothing goes to a registry.",
     )
     _add_project_flags(build)
+    _add_signing_flags(build)
     _add_registry_flags(build)
     build.set_defaults(handler=_cmd_build)
 
-    copy = commands.add_parser(
+    copy_parser = commands.add_parser(
         "copy",
         help="copy an image or index between registries and OCI layouts",
         description=(
@@ -514,10 +565,58 @@ def build_parser() -> argparse.ArgumentParser:
             "between registries, never stored on disk."
         ),
     )
-    copy.add_argument("source", metavar="SRC")
-    copy.add_argument("destination", metavar="DST")
-    _add_registry_flags(copy)
-    copy.set_defaults(handler=_cmd_copy)
+    copy_parser.add_argument("source", metavar="SRC")
+    copy_parser.add_argument("destination", metavar="DST")
+    copy_parser.add_argument(
+        "--no-referrers",
+        action="store_true",
+        help="copy only SRC, not the signatures, SBOMs, provenance and other artifacts "
+        "referring to it",
+    )
+    _add_registry_flags(copy_parser)
+    copy_parser.set_defaults(handler=_cmd_copy)
+
+    verify_parser = commands.add_parser(
+        "verify",
+        help="check every signature on an image and list its attestations",
+        description="Check every Sigstore bundle attached to REF (and to its platform "
+        "images): its signature, and that it signs the manifest it is attached to. Lists "
+        "the SBOMs and provenance with whether a checked signature covers them. Exits 1 if "
+        "any check fails or REF itself carries no valid signature.",
+    )
+    verify_parser.add_argument("reference", metavar="REF")
+    verify_parser.add_argument(
+        "--key", type=Path, metavar="PUBLIC.pem", help="the public key of key-based signatures"
+    )
+    verify_parser.add_argument(
+        "--certificate-identity",
+        metavar="IDENTITY",
+        help="keyless: the identity the signing certificate must name (e.g. a workflow URL)",
+    )
+    verify_parser.add_argument(
+        "--certificate-oidc-issuer",
+        metavar="URL",
+        help="keyless: the OIDC issuer that must have vouched for it",
+    )
+    verify_parser.add_argument(
+        "--trust-config",
+        type=Path,
+        metavar="FILE",
+        help="keyless: a Sigstore client trust config (a private Sigstore instance)",
+    )
+    _add_read_flags(verify_parser)
+    verify_parser.set_defaults(handler=_cmd_verify)
+
+    referrers_parser = commands.add_parser(
+        "referrers",
+        help="list what is attached to an image (signatures, SBOMs, provenance, artifacts)",
+    )
+    referrers_parser.add_argument("reference", metavar="REF")
+    referrers_parser.add_argument(
+        "--json", action="store_true", help="print a machine-readable list"
+    )
+    _add_read_flags(referrers_parser)
+    referrers_parser.set_defaults(handler=_cmd_referrers)
 
     tag = commands.add_parser("tag", help="add a tag to an image in a registry")
     tag.add_argument("reference", metavar="REF")

@@ -29,7 +29,9 @@ __all__ = [
     "PushInterruptedError",
     "RegistryError",
     "RegistryErrorDetail",
+    "SigningError",
     "TransportError",
+    "VerificationError",
 ]
 
 
@@ -221,3 +223,11 @@ class ConfigError(OcipushError):
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{source}: {count} configuration {noun}:\n{lines}")
+
+
+class SigningError(OcipushError):
+    """A signature cannot be made: no key, an unreadable key, no identity for keyless."""
+
+
+class VerificationError(OcipushError):
+    """``ocipush verify`` cannot check a signature (its key or identity is unusable)."""

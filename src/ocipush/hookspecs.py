@@ -25,7 +25,7 @@ Hooks run in this order, once per run:
 
 1. configure: :func:`ocipush_configure`, :func:`ocipush_validate`
 2. content: :func:`ocipush_file_media_type` (as asked), :func:`ocipush_add_layers`,
-   :func:`ocipush_build_image`, :func:`ocipush_add_artifacts`
+   :func:`ocipush_build_image`, :func:`ocipush_add_artifacts`, :func:`ocipush_add_signatures`
 3. targets: :func:`ocipush_make_target`, :func:`ocipush_add_targets`
 4. plan: :func:`ocipush_modify_plan`
 5. push: :func:`ocipush_after_push`
@@ -148,6 +148,29 @@ def ocipush_add_artifacts(project: Project, image: Taggable | None) -> Sequence[
     :param project: the project being published.
     :param image: the image built in this run, or ``None``.
     :return: items to publish to every target, after the image.
+    """
+
+
+@hookspec
+def ocipush_add_signatures(
+    project: Project, image: Taggable | None, items: Sequence[PushItem]
+) -> Sequence[PushItem] | None:
+    """Contribute signatures over the image and the artifacts of this run.
+
+    Called once, after :func:`ocipush_add_artifacts`, with everything the run publishes so
+    far, so a signer sees every attestation, whichever plugin made it. The built-in
+    ``signing`` plugin answers with Sigstore bundles when a key or keyless signing is
+    configured.
+
+    ``ocipush plan`` must not sign (signing may write to a public transparency log): give
+    signature layers as :class:`ocipush.blobs.DeferredBlob`, whose bytes are made after the
+    plan is shown and before anything is written, so a failure to sign moves no tag.
+
+    :param project: the project being published.
+    :param image: the image built in this run, or ``None``.
+    :param items: the image and every artifact, in order.
+    :return: signature items (``role="signature"``), each with its manifest's ``subject``
+        set to what it signs.
     """
 
 

@@ -34,8 +34,10 @@ __all__ = [
     "REF_NAME_ANNOTATION",
     "LayoutReference",
     "is_layout_reference",
+    "layout_referrers",
     "parse_layout_reference",
     "read_layout",
+    "read_layout_digest",
     "write_layout",
 ]
 
@@ -105,6 +107,31 @@ def read_layout(path: Path, tag: str | None = None) -> Image | ImageIndex:
     _check_layout_file(path)
     index = _read_index_file(path)
     return _load(path, _select(path, index, tag))
+
+
+def read_layout_digest(path: Path, digest: Digest) -> Image | ImageIndex:
+    """Load the manifest or index ``digest`` that ``index.json`` of the layout lists.
+
+    :raises LayoutError: the layout does not list it.
+    """
+    _check_layout_file(path)
+    for entry in _read_index_file(path).manifests:
+        if entry.digest == digest:
+            return _load(path, entry)
+    raise LayoutError(f"{path}: index.json lists no manifest {digest}")
+
+
+def layout_referrers(path: Path, subject: Digest) -> list[Descriptor]:
+    """What refers to ``subject`` in the layout: the entries of ``index.json`` whose
+    manifest names it as its ``subject`` (a layout has no referrers index of its own)."""
+    _check_layout_file(path)
+    found: dict[Digest, Descriptor] = {}
+    for entry in _read_index_file(path).manifests:
+        file = _blob_path(path, entry.digest)
+        document = parse_manifest(_read_document(file, entry), entry.media_type, where=str(file))
+        if document.subject is not None and document.subject.digest == subject:
+            found.setdefault(entry.digest, document.referrer_descriptor())
+    return list(found.values())
 
 
 def _check_layout_file(root: Path) -> None:

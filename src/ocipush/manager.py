@@ -50,6 +50,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "scratch": "ocipush.plugins.scratch",
     "image": "ocipush.plugins.image",
     "outputs": "ocipush.plugins.outputs",
+    "attestations": "ocipush.plugins.attestations",
+    "signing": "ocipush.plugins.signing",
 }
 #: Without these no configured target could be built, so ``-p no:`` refuses them.
 ESSENTIAL_PLUGINS = frozenset({"layout", "registry"})
@@ -203,6 +205,11 @@ class PluginManager:
 
     def add_artifacts(self, project: Project, image: Taggable | None) -> list[PushItem]:
         return self._collect("ocipush_add_artifacts", project=project, image=image)
+
+    def add_signatures(
+        self, project: Project, image: Taggable | None, items: Sequence[PushItem]
+    ) -> list[PushItem]:
+        return self._collect("ocipush_add_signatures", project=project, image=image, items=items)
 
     def make_target(
         self, config: TargetConfig, ref: str, tags: Sequence[str], project: Project

@@ -10,11 +10,14 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from ocipush.blobs import DeferredBlob
 from ocipush.config import TargetConfig, read_pyproject
 from ocipush.distributions import BuildOptions
 from ocipush.errors import OcipushError
+from ocipush.images import Image, ImageIndex
 from ocipush.keychain import Credentials, DefaultKeychain
 from ocipush.layout import LAYOUT_PREFIX, parse_layout_reference
 from ocipush.manager import PluginManager
@@ -52,6 +55,7 @@ def open_project(
     allow_nondistributable_artifacts: bool | None = None,
     build: BuildOptions | None = None,
     report: Callable[[str], None] = log.info,
+    plugin_tables: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Project, PluginManager]:
     """Load plugins and the project, apply command-line overrides, and configure plugins.
 
@@ -61,6 +65,8 @@ def open_project(
     :param build: build this release's wheel/sdist when ``dist/`` has no fresh one (the
         CLI); ``None`` takes ``distributions`` or what ``dist/`` holds.
     :param report: where to say what is being built.
+    :param plugin_tables: plugin sub-tables replacing the configured ones, whole
+        (``--sign-key`` and ``--no-sign`` replace ``[tool.ocipush.signing]``).
     """
     document = read_pyproject(root)
     manager = PluginManager(
@@ -80,6 +86,14 @@ def open_project(
         overrides["jobs"] = jobs
     if allow_nondistributable_artifacts:
         overrides["allow_nondistributable_artifacts"] = True
+    if targets is not None:
+        # What the run publishes to, as plugins (provenance) see it.
+        overrides["targets"] = tuple(targets)
+        overrides["default_targets_used"] = False
+    if plugin_tables:
+        overrides["plugin_tables"] = MappingProxyType(
+            {**project.settings.plugin_tables, **plugin_tables}
+        )
     project = dataclasses.replace(
         project,
         settings=dataclasses.replace(project.settings, **overrides),  # type: ignore[arg-type]
@@ -124,6 +138,7 @@ def make_plan(
     image = manager.build_image(project, layers)
     items: list[PushItem] = [PushItem(image, "image", name="image")] if image else []
     items += manager.add_artifacts(project, image)
+    items += manager.add_signatures(project, image, tuple(items))
     if not items:
         raise OcipushError(
             f"{project.root / 'pyproject.toml'}: nothing to publish — add "
@@ -213,7 +228,9 @@ def execute(
     *,
     progress: ProgressCallback | None = None,
 ) -> list[TargetResult]:
-    """Publish every target of ``plan`` in order, then run the after-push hooks."""
+    """Make the deferred content (signatures), publish every target of ``plan`` in order,
+    then run the after-push hooks."""
+    _produce_deferred(plan)
     results = []
     for target_plan in plan.targets:
         if target_plan.executor is None:
@@ -222,3 +239,20 @@ def execute(
         results.append(target_plan.executor.push(target_plan, progress=progress))
     manager.after_push(results, project)
     return results
+
+
+def _produce_deferred(plan: Plan) -> None:
+    """Make every deferred blob now, before anything is written: a signature that cannot
+    be made stops the run with no tag moved."""
+    for target_plan in plan.targets:
+        for entry in target_plan.items:
+            nodes = (
+                [*entry.item.walk(), entry.item]
+                if isinstance(entry.item, ImageIndex)
+                else [entry.item]
+            )
+            for node in nodes:
+                if isinstance(node, Image):
+                    for blob in node.layers:
+                        if isinstance(blob, DeferredBlob):
+                            blob.produce()

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from ocipush import media_types as mt
 from ocipush.blobs import RemoteBlob
 from ocipush.digest import Digest, digest_of
-from ocipush.errors import DigestMismatchError
+from ocipush.errors import DigestMismatchError, RegistryError
 from ocipush.images import Image, ImageIndex, Taggable
 from ocipush.model import Descriptor, Index, Manifest, Platform, parse_manifest
 from ocipush.reference import Reference, Repository
@@ -78,6 +78,30 @@ class Remote:
             [self.blob(repository, layer) for layer in document.layers],
             platform=platform,
         )
+
+    def referrers(self, repository: Repository, subject: Digest) -> list[Descriptor]:
+        """What refers to ``subject``: from the referrers API when the registry has one,
+        else from the ``sha256-<hex>`` fallback tag (the writer keeps either up to date)."""
+        response = self.transport.request(
+            repository.registry,
+            "GET",
+            f"/v2/{repository.path}/referrers/{subject}",
+            scopes=[repository.scope("pull")],
+            headers={"Accept": mt.OCI_INDEX},
+            expected=(200, 400, 404, 405),
+            what=f"list referrers of {repository.name}@{subject}",
+        )
+        if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            where = f"referrers of {repository.name}@{subject}"
+            return list(Index.parse(response.data, media_type, where=where).manifests)
+        try:
+            fallback = self._manifest(repository, subject.fallback_tag, None)
+        except RegistryError as error:
+            if error.status == 404:
+                return []
+            raise
+        return list(fallback.manifests) if isinstance(fallback, Index) else []
 
     def blob(self, repository: Repository, descriptor: Descriptor) -> RemoteBlob:
         """A source for one blob of ``repository``, opened only when it is sent."""

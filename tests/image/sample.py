@@ -76,7 +76,7 @@ def write_greetlib(root: Path, *, version: str = "1.0") -> Path:
     (root / "src" / "greetlib").mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(
         _table("build-system", {"requires": ["hatchling"], "build-backend": "hatchling.build"})
-        + _table("project", {"name": "greetlib", "version": version})
+        + _table("project", {"name": "greetlib", "version": version, "license": "Apache-2.0"})
         + _table("project.scripts", {"greet": "greetlib:main"})
     )
     (root / "src" / "greetlib" / "__init__.py").write_text(

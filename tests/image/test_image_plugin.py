@@ -96,15 +96,16 @@ def test_plan_lists_layers_with_sizes_and_what_the_target_has(
     root = write_app(tmp_path / "app", image={"base": base}, dependencies=("greetlib",))
     target = f"{registry.host}/{repo_name}:1"
     before = _plan(capsys, root, target)["targets"][0]["blobs"]
-    # Base layer mounted from the base's repository; deps, app and config uploaded.
-    assert [b["action"] for b in before] == ["mount", "upload", "upload", "upload"]
+    # Base layer mounted from the base's repository; deps, app and config uploaded; then
+    # the SBOM, the artifacts' empty config and the provenance (attestations plugin).
+    assert [b["action"] for b in before] == ["mount", *["upload"] * 6]
     assert all(b["size"] > 0 for b in before)
     assert "dependencies for linux/amd64 (1 distributions)" in before[1]["source"]
     _push(capsys, root, target)
     code = main(["plan", "--check", "--project", str(root), "--target", target])
     table = capsys.readouterr().out
     assert code == 0
-    assert table.count("present") == 3, table
+    assert table.count("present") == 6, table
     assert "KiB" in table or " B " in table
 
 

@@ -175,8 +175,9 @@ def test_reproducible_and_an_app_change_rebuilds_only_the_app_layer(
     assert digest_c != digest_b
     assert layers_c[:2] == layers_b[:2]  # Debian and dependencies untouched
     assert layers_c[2] != layers_b[2]  # the app layer changed
-    # Only the new app layer and the new config were sent.
-    assert sum(r.method == "PATCH" for r in registry.requests()) - patches_before == 2
+    # Only the new app layer and the new config were sent, and the new SBOM and provenance
+    # (both name the new wheel's digest).
+    assert sum(r.method == "PATCH" for r in registry.requests()) - patches_before == 4
     print(f"app-only rebuild+push: {app_only_seconds:.2f} s")
 
 
@@ -230,8 +231,9 @@ def test_base_layers_are_mounted_on_the_same_registry(
     ]
     assert [r.status for r in mounts] == [201]
     assert not any(f"digest={layer}" in r.path.replace("%3A", ":") for r in mine)
-    # Uploaded with PATCH: the app layer and the config only.
-    assert sum(r.method == "PATCH" for r in mine) == 2
+    # Uploaded with PATCH: the app layer and the config; then the SBOM, the artifacts'
+    # empty config and the provenance.
+    assert sum(r.method == "PATCH" for r in mine) == 5
 
 
 def test_base_layers_stream_across_registries_without_temp_files(

@@ -16,8 +16,15 @@ from ocipush.blobs import Blob
 from ocipush.image.app import app_layer
 from ocipush.image.base import BaseImage, ResolvedBase
 from ocipush.image.config import build_config, git_revision, project_annotations, timestamp
-from ocipush.image.deps import dependency_layer, resolve_dependencies, wheel_requirements
+from ocipush.image.deps import (
+    Dependency,
+    dependency_layer,
+    dependency_licenses,
+    resolve_dependencies,
+    wheel_requirements,
+)
 from ocipush.image.errors import ImageError, MissingWheelError
+from ocipush.image.facts import BuildFacts, BuiltImage
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
 from ocipush.images import Image, ImageIndex, Taggable
@@ -40,6 +47,7 @@ class _Built:
     base: BaseImage
     runtime: PythonRuntime
     layers: tuple[tuple[Blob, str], ...]
+    dependencies: tuple[Dependency, ...] = ()
 
 
 class ImageBuilder:
@@ -142,21 +150,23 @@ class ImageBuilder:
             base=self.base.name,
         )
         layers: list[tuple[Blob, str]] = []
-        deps = self._dependency_layer(platform, runtime)
+        deps, dependencies = self._dependency_layer(platform, runtime)
         if deps is not None:
             layers.append((deps, f"ocipush: dependencies for {platform}"))
         layers.append((self._app_layer(runtime), f"ocipush: {self.wheel.name}"))
         layers += [(blob, f"ocipush: layer {blob.describe()}") for blob in self.extra_layers]
-        return _Built(base, runtime, tuple(layers))
+        return _Built(base, runtime, tuple(layers), dependencies)
 
-    def _dependency_layer(self, platform: Platform, runtime: PythonRuntime) -> Blob | None:
+    def _dependency_layer(
+        self, platform: Platform, runtime: PythonRuntime
+    ) -> tuple[Blob | None, tuple[Dependency, ...]]:
         settings, project = self.settings, self.project
         if settings.requirements is not None:
             requirements = ["-r", str(project.root / settings.requirements)]
             source, exclude = settings.requirements, None
         else:
             if not wheel_requirements(self.wheel):
-                return None  # nothing to resolve: spare the pip run
+                return None, ()  # nothing to resolve: spare the pip run
             requirements = [str(self.wheel)]
             source, exclude = self.wheel.name, project.metadata.name
         dependencies = resolve_dependencies(
@@ -167,7 +177,7 @@ class ImageBuilder:
             environ=project.environ,
             source=source,
         )
-        return dependency_layer(
+        layer = dependency_layer(
             dependencies,
             platform=platform,
             runtime=runtime,
@@ -178,6 +188,7 @@ class ImageBuilder:
             gid=settings.gid,
             what=f"dependencies for {platform} ({len(dependencies)} distributions)",
         )
+        return layer, dependencies
 
     def _app_layer(self, runtime: PythonRuntime) -> Blob:
         # Platforms sharing an interpreter layout share the app layer (a pure wheel).
@@ -191,6 +202,17 @@ class ImageBuilder:
                 gid=self.settings.gid,
             )
         return self._app_layers[runtime]
+
+    def _facts(self, built: _Built) -> BuildFacts:
+        reference = self.base.reference
+        return BuildFacts(
+            built.base.platform,
+            base=None if reference is None else self.base.name,
+            base_repository=None if reference is None else reference.repository.name,
+            base_digest=built.base.digest,
+            dependencies=built.dependencies,
+            licenses=dependency_licenses(built.dependencies, self.project.cache_dir),
+        )
 
     def _image(self, built: _Built, entrypoint: list[str], annotations: dict[str, str]) -> Image:
         labels = {key: value for key, value in annotations.items() if "base." not in key}
@@ -207,7 +229,8 @@ class ImageBuilder:
         if built.base.digest is not None:
             # In an index each image names its own platform's base manifest.
             manifest_annotations["org.opencontainers.image.base.digest"] = str(built.base.digest)
-        return Image(
+        return BuiltImage(
+            facts=self._facts(built),
             layers=[*built.base.layers, *(blob for blob, _ in built.layers)],
             config=config,
             annotations={**manifest_annotations, **self.settings.annotations},

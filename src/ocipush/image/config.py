@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ocipush import media_types as mt
 from ocipush.blobs import Blob, BytesBlob
@@ -22,7 +23,7 @@ from ocipush.image.settings import ImageSettings
 from ocipush.model import Platform
 from ocipush.project import ProjectMetadata
 
-__all__ = ["build_config", "git_revision", "project_annotations", "timestamp"]
+__all__ = ["build_config", "git_remote", "git_revision", "project_annotations", "timestamp"]
 
 _OCI = "org.opencontainers.image"
 #: Project URL labels, most specific first, that say where the source lives.
@@ -35,11 +36,11 @@ def timestamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def git_revision(root: Path) -> str | None:
-    """The commit checked out at ``root``, or ``None`` outside a git work tree."""
+def _git(root: Path, *arguments: str) -> str | None:
+    """What a read-only git command prints, or ``None`` outside a work tree or on failure."""
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *arguments],
             cwd=root,
             capture_output=True,
             text=True,
@@ -48,8 +49,25 @@ def git_revision(root: Path) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    revision = completed.stdout.strip()
-    return revision if completed.returncode == 0 and revision else None
+    output = completed.stdout.strip()
+    return output if completed.returncode == 0 and output else None
+
+
+def git_revision(root: Path) -> str | None:
+    """The commit checked out at ``root``, or ``None`` outside a git work tree."""
+    return _git(root, "rev-parse", "HEAD")
+
+
+def git_remote(root: Path) -> str | None:
+    """The URL of the ``origin`` remote, without any credentials it embeds."""
+    url = _git(root, "remote", "get-url", "origin")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        # https://token@host/... must never reach a published document.
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url
 
 
 def project_annotations(

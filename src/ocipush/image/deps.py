@@ -41,10 +41,12 @@ from ocipush.image.install import LabelledLayer, install_wheels
 from ocipush.image.python import PythonRuntime
 from ocipush.layers import build_layer
 from ocipush.model import Platform
+from ocipush.project import metadata_from_wheel
 
 __all__ = [
     "Dependency",
     "dependency_layer",
+    "dependency_licenses",
     "pip_platform_tags",
     "resolve_dependencies",
     "wheel_requirements",
@@ -260,6 +262,30 @@ def _cache_key(
     return hashlib.sha256(encoded).hexdigest()
 
 
+def _local_wheel(dependency: Dependency, wheels: Path) -> Path:
+    """Where the wheel of ``dependency`` is on this machine: its ``file:`` URL, or the cache."""
+    if dependency.url.startswith("file:"):
+        return Path(unquote(urlsplit(dependency.url).path))
+    return wheels / dependency.filename
+
+
+def dependency_licenses(dependencies: Sequence[Dependency], cache_dir: Path) -> dict[str, str]:
+    """Each dependency's license (``License-Expression``, else ``License``) from its wheel's
+    metadata, by name; wheels no longer on this machine, or without one, are left out."""
+    licenses = {}
+    for dependency in dependencies:
+        local = _local_wheel(dependency, cache_dir / "wheels")
+        if not local.is_file():
+            continue
+        try:
+            license_text = metadata_from_wheel(local).license
+        except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
+            continue
+        if license_text:
+            licenses[dependency.name] = license_text
+    return licenses
+
+
 def _fetch_wheels(
     dependencies: Sequence[Dependency],
     wheels: Path,
@@ -272,11 +298,7 @@ def _fetch_wheels(
     paths: list[Path] = []
     wanted: list[Dependency] = []
     for dependency in dependencies:
-        local = (
-            Path(unquote(urlsplit(dependency.url).path))
-            if dependency.url.startswith("file:")
-            else wheels / dependency.filename
-        )
+        local = _local_wheel(dependency, wheels)
         if not (local.is_file() and file_digest(local)[0].encoded == dependency.sha256):
             local = wheels / dependency.filename
             wanted.append(dependency)

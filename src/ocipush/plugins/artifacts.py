@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from ocipush import media_types as mt
+from ocipush.attest.artifact import EMPTY_CONFIG, TITLE
 from ocipush.blobs import BytesBlob, FileBlob
 from ocipush.config import IMAGE_SUBJECT, ArtifactConfig
 from ocipush.errors import ConfigError, ConfigProblem
@@ -28,10 +29,6 @@ from ocipush.reference import parse_reference
 from ocipush.remote import Remote
 
 log = logging.getLogger(__name__)
-
-TITLE = "org.opencontainers.image.title"
-#: The empty JSON object, the config of every artifact (image-spec 1.1).
-EMPTY_CONFIG = b"{}"
 
 
 def _problem(path: str, message: str) -> ConfigError:
