@@ -179,7 +179,12 @@ class _FakePool:
             raise SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
         if "Authorization" not in headers:
             return urllib3.HTTPResponse(
-                b"", status=401, headers={"WWW-Authenticate": self.challenge}
+                b"",
+                status=401,
+                headers={
+                    "WWW-Authenticate": self.challenge,
+                    "Docker-Distribution-API-Version": "registry/2.0",
+                },
             )
         return urllib3.HTTPResponse(b'{"token": "t"}', status=200)
 

@@ -190,6 +190,7 @@ def test_table_rendering(plan, project_dir):
 
     expected = [
         "plan for demo-app 1.2.3",
+        "note: layer tool.ocipush.layers[0] (static -> /srv/static): 2 file(s)",
         "",
         f"target {REGISTRY}/acme/app:1.2.3 (registry)",
         "  scopes: repository:acme/app:pull,push",
@@ -208,6 +209,12 @@ def test_table_rendering(plan, project_dir):
         f"  {artifact}  artifact  oci:{project_dir}/out/layout:1.2.3-release",
     ]
     assert plan.render_table().splitlines() == expected
+    assert plan.render_table(verbose=True).splitlines() == [
+        *expected[:2],
+        "  layer tool.ocipush.layers[0] (static -> /srv/static): holds css/app.css",
+        "  layer tool.ocipush.layers[0] (static -> /srv/static): holds index.html",
+        *expected[2:],
+    ]
 
 
 def test_json_rendering(plan, project_dir):
@@ -217,7 +224,11 @@ def test_json_rendering(plan, project_dir):
     assert document == {
         "project": "demo-app",
         "version": "1.2.3",
-        "notes": [],
+        "notes": ["layer tool.ocipush.layers[0] (static -> /srv/static): 2 file(s)"],
+        "details": [
+            "layer tool.ocipush.layers[0] (static -> /srv/static): holds css/app.css",
+            "layer tool.ocipush.layers[0] (static -> /srv/static): holds index.html",
+        ],
         "targets": [
             {
                 "target": f"{REGISTRY}/acme/app:1.2.3",

@@ -26,7 +26,7 @@ from typing import Any
 from ocipush.errors import ConfigError, ConfigProblem, InvalidReferenceError, LayoutError
 from ocipush.layout import is_layout_reference, parse_layout_reference
 from ocipush.media_types import is_valid_media_type
-from ocipush.reference import TAG_PROBLEM, is_valid_tag, parse_reference
+from ocipush.reference import CREDENTIALS_PROBLEM, TAG_PROBLEM, is_valid_tag, parse_reference
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -90,6 +90,8 @@ class LayerConfig:
     :ivar dest: the absolute path in the image where ``source`` lands.
     :ivar include: glob patterns, relative to ``source``, of files to take.
     :ivar exclude: glob patterns of files to leave out even if included.
+    :ivar allow_outside: whether ``source`` (or a symbolic link in it) may lead outside the
+        project root.
     """
 
     source: str
@@ -100,6 +102,7 @@ class LayerConfig:
     dir_mode: int = 0o755
     uid: int = 0
     gid: int = 0
+    allow_outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class ArtifactConfig:
     :ivar media_type: the media type of each file's layer; ``None`` leaves the choice to plugins.
     :ivar subject: ``"image"`` for the image pushed in the same run, or a reference.
     :ivar tag: the tag of the artifact manifest; ``None`` pushes it by digest only.
+    :ivar allow_outside: whether ``files`` may name files outside the project root.
     """
 
     files: tuple[str, ...]
@@ -120,6 +124,7 @@ class ArtifactConfig:
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     subject: str | None = None
     tag: str | None = None
+    allow_outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class Settings:
     jobs: int = DEFAULT_JOBS
     allow_nondistributable_artifacts: bool = False
     outputs_json: str | None = None
+    outputs_allow_outside: bool = False
     targets: tuple[TargetConfig, ...] = (DEFAULT_TARGET,)
     default_targets_used: bool = True
     layers: tuple[LayerConfig, ...] = ()
@@ -477,6 +483,10 @@ class _Checker:
         try:
             check(expansion)
         except InvalidReferenceError as exc:
+            if exc.problem == CREDENTIALS_PROBLEM:
+                # The reference's own text is already stripped of the secret.
+                self.report(path, f"{_quote(exc.text)} — {exc.problem}")
+                return
             shown = _quote(text)
             # Show the expansion only when it holds real values; stand-ins would mislead.
             if self.real_metadata and expansion != text and "{env:" not in text:
@@ -513,13 +523,30 @@ def _parse_target(check: _Checker, entry: Mapping[str, Any], path: str) -> Targe
 
 
 _LAYER_DEFAULTS = LayerConfig(source="", dest="")
+#: The opt-in, on a layer, artifact or outputs table, for paths outside the project root.
+_ALLOW_OUTSIDE = "allow-outside"
+
+
+def _allow_outside(check: _Checker, table: Mapping[str, Any], path: str) -> bool:
+    key = _child(path, _ALLOW_OUTSIDE)
+    return bool(check.value(table, _ALLOW_OUTSIDE, key, "a boolean"))
 
 
 def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerConfig:
     check.only_known(
         entry,
         path,
-        ("source", "dest", "include", "exclude", "file-mode", "dir-mode", "uid", "gid"),
+        (
+            "source",
+            "dest",
+            "include",
+            "exclude",
+            "file-mode",
+            "dir-mode",
+            "uid",
+            "gid",
+            _ALLOW_OUTSIDE,
+        ),
     )
     source_path = _child(path, "source")
     source = check.string(
@@ -537,6 +564,8 @@ def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerC
     dest = check.string(entry, "dest", dest_path, required=absolute_example)
     if dest is not None and not dest.startswith("/"):
         check.report(dest_path, f"{_quote(dest)} — must be {absolute_example}")
+    elif dest is not None and ".." in PurePosixPath(dest).parts:
+        check.report(dest_path, f'{_quote(dest)} — must not contain ".."; write {absolute_example}')
     include = check.strings(
         entry,
         "include",
@@ -557,6 +586,7 @@ def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerC
         dir_mode=_LAYER_DEFAULTS.dir_mode if dir_mode is None else dir_mode,
         uid=_LAYER_DEFAULTS.uid if uid is None else uid,
         gid=_LAYER_DEFAULTS.gid if gid is None else gid,
+        allow_outside=_allow_outside(check, entry, path),
     )
 
 
@@ -588,7 +618,17 @@ def _parse_annotations(check: _Checker, entry: Mapping[str, Any], path: str) -> 
 
 def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> ArtifactConfig:
     check.only_known(
-        entry, path, ("files", "artifact-type", "media-type", "annotations", "subject", "tag")
+        entry,
+        path,
+        (
+            "files",
+            "artifact-type",
+            "media-type",
+            "annotations",
+            "subject",
+            "tag",
+            _ALLOW_OUTSIDE,
+        ),
     )
     files = check.strings(
         entry,
@@ -622,6 +662,7 @@ def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> Art
         annotations=MappingProxyType(annotations),
         subject=subject,
         tag=tag,
+        allow_outside=_allow_outside(check, entry, path),
     )
 
 
@@ -715,7 +756,7 @@ def parse_settings(
 
     outputs_path = _child(_ROOT, "outputs")
     outputs: Mapping[str, Any] = check.value(table, "outputs", outputs_path, "a table") or {}
-    check.only_known(outputs, outputs_path, ("json",))
+    check.only_known(outputs, outputs_path, ("json", _ALLOW_OUTSIDE))
     outputs_json = check.string(outputs, "json", _child(outputs_path, "json"))
 
     targets = _parse_targets(check, table)
@@ -727,6 +768,7 @@ def parse_settings(
         jobs=jobs or DEFAULT_JOBS,
         allow_nondistributable_artifacts=bool(allow_nondistributable),
         outputs_json=outputs_json,
+        outputs_allow_outside=_allow_outside(check, outputs, outputs_path),
         targets=(DEFAULT_TARGET,) if targets is None else targets,
         default_targets_used=targets is None,
         layers=tuple(_parse_layer(check, entry, at) for entry, at in layers),
