@@ -362,10 +362,15 @@ class Writer:
                 if tag != ref.tag and self._head_manifest_digest(repository, tag, scopes) == digest
             ]
             if others and not force:
+                named = (
+                    f"tag {others[0]} names"
+                    if len(others) == 1
+                    else (f"tags {', '.join(others)} name")
+                )
                 error = OcipushError(
                     f"delete {ref}: {repository.registry.host} can only delete the manifest "
-                    f"{digest}, and tags {', '.join(others)} name it too, so they would go "
-                    "as well; nothing was deleted"
+                    f"{digest}, and {named} it too, so they would go as well; nothing was "
+                    "deleted"
                 )
                 error.hint = "pass --force to delete the manifest with all its tags"
                 raise error
