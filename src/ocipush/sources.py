@@ -4,8 +4,9 @@ A layer takes the files under its ``source`` that its ``include`` globs match, m
 ``exclude`` globs, minus what no image should hold: version control folders, caches,
 virtual environments, secrets, ocipush's own outputs (:data:`DEFAULT_EXCLUDES`) and what
 the project's ``.gitignore`` files ignore (read with pathspec, as git and hatchling do).
-An ``include`` brings such a file back only by naming it, or a folder holding it, without
-wildcards. Symbolic links are kept as links and must point inside the source.
+An ``include`` brings such a file back only by naming it, or the excluded folder holding
+it, without wildcards (``".env.example"``, ``"node_modules/**"``). Symbolic links are kept
+as links and must point inside the source.
 
 Everything is resolved, symbolic links included, inside the project root unless the table
 says ``allow-outside = true``; otherwise the run stops naming the key and the path.
@@ -230,9 +231,10 @@ class _Walk:
         below = base if base and self.ignored(base, True) else ""
         if base:
             self.load_ignore(self.source, base)
-        stack: list[tuple[Path, str, tuple[str, ...]]] = [(self.source, "", ())]
+        # Below an excluded folder, only what is excluded in it counts as a further reason.
+        stack: list[tuple[Path, str, tuple[str, ...], str]] = [(self.source, "", (), below)]
         while stack:
-            directory, relative_dir, reasons = stack.pop()
+            directory, relative_dir, reasons, below = stack.pop()
             with os.scandir(directory) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
             for entry in entries:
@@ -249,16 +251,17 @@ class _Walk:
                         self.excluded.append(from_root + "/")
                         continue
                     self.load_ignore(Path(entry.path), from_root)
-                    stack.append((Path(entry.path), relative + "/", own))
+                    inner = from_root if own != reasons else below
+                    stack.append((Path(entry.path), relative + "/", own, inner))
                     continue
                 named = self.names(relative, own)
                 if not named:
                     if own:
                         self.excluded.append(from_root)
                     continue
+                self.matched.update(p for p, regex, _ in self.includes if regex.fullmatch(relative))
                 if any(regex.fullmatch(relative) for regex in self.excludes):
                     continue
-                self.matched.update(named)
                 link = self.link_target(Path(entry.path), relative) if entry.is_symlink() else None
                 self.files.append(SourceFile(relative, Path(entry.path), link))
 
