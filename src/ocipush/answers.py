@@ -71,8 +71,8 @@ def check_api_answer(
         url=url,
         status=status,
         context=(
-            f"{what or method}: the answer is an HTML page, not the registry API "
-            f"({_came_back(status, headers, body)}); is a proxy or login page in the way?"
+            f"{what or method}: an HTML page came back instead of the registry API "
+            f"({_came_back(status, headers, body)}); check for a proxy or login page in the way"
         ),
     )
 
@@ -96,6 +96,6 @@ def check_blob_head(url: str, digest: Digest, size: int | None, headers: Mapping
         context=(
             f"check blob {digest}: the registry says it has the blob but answered "
             f"{' and '.join(problems)}, so the claim cannot be believed and nothing was "
-            "skipped; is a proxy or login page in the way?"
+            "skipped; check for a proxy or login page in the way"
         ),
     )
