@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ocipush.errors import DigestMismatchError
 from ocipush.plan import Plan
 from ocipush.publish import make_plan, open_project
 
@@ -294,3 +295,18 @@ def test_nothing_to_publish_is_an_error(tmp_path):
         f"{tmp_path / 'pyproject.toml'}: nothing to publish — add [[tool.ocipush.layers]], "
         "[[tool.ocipush.artifacts]] or a plugin that contributes content"
     )
+
+
+def test_a_layout_tag_moves_only_after_every_item_was_written(project_dir):
+    """The artifact's wheel changes between plan and push: its digest check fails, and the
+    image's tag, written before the artifact on main, is not in index.json."""
+    project, manager = open_project(project_dir)
+    layout = next(t for t in make_plan(project, manager).targets if t.kind == "layout")
+    assert layout.executor is not None
+    (project_dir / "dist" / "demo_app-1.2.3-py3-none-any.whl").write_bytes(b"other-bytes")
+
+    with pytest.raises(DigestMismatchError):
+        layout.executor.push(layout, progress=None)
+
+    index = project_dir / "out" / "layout" / "index.json"
+    assert not index.exists() or json.loads(index.read_text())["manifests"] == []
