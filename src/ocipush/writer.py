@@ -354,6 +354,7 @@ class Writer:
                 context=f"delete {ref}: no such manifest",
             )
         if ref.digest is None and ref.tag is not None:
+            # Registries without tag deletion refuse it (distribution 2.8: 400 DIGEST_INVALID).
             if self._delete_manifest(ref, ref.tag, scopes, expected=(200, 202, 400, 404, 405)):
                 return Deleted(digest, (ref.tag,), manifest=False)
             others = [

@@ -349,6 +349,25 @@ def test_delete_by_tag_refuses_when_other_tags_name_the_manifest(registry, repo_
         assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:{tag}") == image.manifest().raw
 
 
+def test_delete_by_tag_deletes_only_the_tag_where_the_registry_can(
+    registry, repo_name, proxy_factory
+):
+    """distribution 2.8 cannot delete a tag; the proxy answers 202 as an OCI distribution 1.1
+    registry does, so only that DELETE is sent and the manifest stays."""
+    image = make_image({"kept.txt": b"only the tag goes\n"})
+    writer = _writer()
+    writer.multi_write({_ref(registry.host, repo_name, t): image for t in ("a", "b")})
+    proxy = proxy_factory(registry.url)
+    proxy.add_rule(Rule(Respond(202), method="DELETE", path="/manifests/a$"))
+    digest = image.manifest().digest
+
+    deleted = Writer().delete(parse_reference(f"{proxy.host}/{repo_name}:a"))
+
+    assert deleted == Deleted(digest, ("a",), manifest=False)
+    assert [e.path for e in proxy.find("DELETE")] == [f"/v2/{repo_name}/manifests/a"]
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}@{digest}") == image.manifest().raw
+
+
 def test_delete_of_a_missing_tag_names_it(registry, repo_name):
     ref = _ref(registry.host, repo_name, "never-pushed")
     with pytest.raises(RegistryError) as caught:
