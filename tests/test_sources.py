@@ -151,6 +151,16 @@ def test_allow_outside_takes_the_source_and_the_plan_says_so(tmp_path, capsys):
     assert _layer_names(project / "dist" / "oci") == [["srv", "srv/app", "srv/app/logo.svg"]]
 
 
+def test_pipes_and_sockets_are_skipped_not_read(tmp_path, capsys):
+    project = _project(tmp_path, _layer("static"))
+    _tree(project, {"static/a.txt": "a\n"})
+    os.mkfifo(project / "static" / "pipe")
+
+    assert _run(capsys, "build", "--project", str(project))[0] == 0
+
+    assert _layer_names(project / "dist" / "oci") == [["srv", "srv/app", "srv/app/a.txt"]]
+
+
 def test_symlinks_inside_the_layer_stay_links_and_may_not_leave_it(tmp_path, capsys):
     project = _project(tmp_path, _layer("static"))
     _tree(project, {"static/real.txt": "real\n", "outside.txt": "outside\n"})
@@ -401,7 +411,7 @@ def test_no_entry_leaves_slash_and_nothing_comes_from_outside_unless_allowed(
                 path.write_text(relative)
             else:
                 path.symlink_to(target)
-        except (FileExistsError, NotADirectoryError):
+        except OSError:  # a folder under a file or a looping link: skip that entry
             continue
     try:
         selection = select_files(root, source, key="k", include=include, allow_outside=allow)

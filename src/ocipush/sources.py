@@ -254,6 +254,8 @@ class _Walk:
                     inner = from_root if own != reasons else below
                     stack.append((Path(entry.path), relative + "/", own, inner))
                     continue
+                if not entry.is_symlink() and not entry.is_file(follow_symlinks=False):
+                    continue  # sockets, pipes, devices: never content (a pipe blocks a read)
                 named = self.names(relative, own)
                 if not named:
                     if own:

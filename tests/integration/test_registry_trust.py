@@ -148,6 +148,18 @@ def test_a_head_naming_another_digest_is_not_believed(registry, repo_name, proxy
         Writer().write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
 
 
+def test_a_200_to_an_upload_post_is_an_error_naming_the_url(registry, repo_name, proxy_factory):
+    proxy = proxy_factory(registry.url)
+    proxy.add_rule(Rule(Respond(200), method="POST", path="/blobs/uploads/", times=None))
+    image = make_image({"c.txt": b"posted\n"})
+
+    with pytest.raises(RegistryError) as caught:
+        Writer().write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
+
+    assert f"POST http://{proxy.host}/v2/{repo_name}/blobs/uploads/: 200" in str(caught.value)
+    assert proxy.count("PUT") == 0
+
+
 # -- 4. tags move last -------------------------------------------------------------------------
 
 
