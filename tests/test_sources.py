@@ -182,7 +182,9 @@ def test_symlinks_inside_the_layer_stay_links_and_may_not_leave_it(tmp_path, cap
 
 def test_artifact_files_outside_the_project_are_refused(tmp_path, capsys):
     _tree(tmp_path / "outside", {"notes.txt": "not ours\n"})
-    for pattern in ("/etc/hostname", "../outside/*.txt"):
+    (tmp_path / "app" / "docs").mkdir(parents=True)
+    (tmp_path / "app" / "docs" / "notes.txt").symlink_to(tmp_path / "outside" / "notes.txt")
+    for pattern in ("/etc/hostname", "../outside/*.txt", "docs/*.txt"):
         project = _project(
             tmp_path / "app",
             f'\n[[tool.ocipush.artifacts]]\nfiles = ["{pattern}"]\n'
@@ -282,6 +284,15 @@ def test_gitignore_files_are_honoured_at_every_level(tmp_path, capsys):
     assert _layer_names(project / "dist" / "oci") == [
         ["srv", "srv/app", "srv/app/.gitignore", "srv/app/index.html", "srv/app/keep.log"]
     ]
+
+
+def test_a_source_that_is_itself_excluded_is_taken_minus_what_is_excluded_in_it(tmp_path, capsys):
+    project = _project(tmp_path, _layer("build/static"))
+    _tree(project, {"build/static/app.js": "js\n", "build/static/.env": "PASSWORD=s3cret\n"})
+
+    assert _run(capsys, "build", "--project", str(project))[0] == 0
+
+    assert _layer_names(project / "dist" / "oci") == [["srv", "srv/app", "srv/app/app.js"]]
 
 
 def test_only_an_include_naming_an_excluded_file_brings_it_back(tmp_path, capsys):
