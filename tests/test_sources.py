@@ -259,9 +259,25 @@ def test_a_layer_of_the_whole_project_leaves_out_vcs_secrets_caches_and_outputs(
     assert _blob_digests(project) == first
 
 
-def _blob_digests(project: Path) -> set[str]:
-    index = json.loads((project / "dist" / "oci" / "index.json").read_text())
+def _blob_digests(project: Path, layout: str = "dist/oci") -> set[str]:
+    index = json.loads((project / layout / "index.json").read_text())
     return {d["digest"] for d in index["manifests"]}
+
+
+def test_configured_layouts_and_the_result_file_stay_out_of_a_whole_project_layer(tmp_path, capsys):
+    tables = '\n[[tool.ocipush.targets]]\nref = "oci:out/layout"\n' + _layer(".")
+    project = _project(tmp_path, tables, 'outputs = { json = "ocipush.json" }')
+    _tree(project, {"app/main.py": "print('hi')\n"})
+
+    assert _run(capsys, "build", "--project", str(project))[0] == 0
+    first = _blob_digests(project, "out/layout")
+    assert (project / "ocipush.json").is_file()
+    assert _run(capsys, "build", "--project", str(project))[0] == 0
+
+    assert _blob_digests(project, "out/layout") == first
+    assert _layer_names(project / "out" / "layout") == [
+        ["srv", "srv/app", "srv/app/app", "srv/app/app/main.py", "srv/app/pyproject.toml"]
+    ]
 
 
 def test_gitignore_files_are_honoured_at_every_level(tmp_path, capsys):

@@ -158,6 +158,7 @@ class _Walk:
     includes: list[tuple[str, re.Pattern[str], tuple[str, ...]]]
     excludes: list[re.Pattern[str]]
     allow_outside: bool
+    defaults: pathspec.GitIgnoreSpec = field(default_factory=lambda: _DEFAULTS)
     ignores: dict[str, pathspec.GitIgnoreSpec] = field(default_factory=dict)
     matched: set[str] = field(default_factory=set)
     files: list[SourceFile] = field(default_factory=list)
@@ -176,7 +177,7 @@ class _Walk:
             files above it): for a source that is itself excluded but named on purpose.
         """
         name = from_root + "/" if is_dir else from_root
-        if _DEFAULTS.match_file(name[len(below) + 1 :] if below else name):
+        if self.defaults.match_file(name[len(below) + 1 :] if below else name):
             return True
         verdict = False
         for base, spec in sorted(self.ignores.items(), key=lambda item: len(item[0])):
@@ -268,6 +269,18 @@ class _Walk:
                 self.files.append(SourceFile(relative, Path(entry.path), link))
 
 
+def _defaults_with(root: Path, outputs: Sequence[Path]) -> pathspec.GitIgnoreSpec:
+    """The default excludes plus ``outputs`` inside ``root``, anchored there."""
+    anchored = [
+        "/" + output.resolve().relative_to(root.resolve()).as_posix()
+        for output in outputs
+        if inside(output, root) and output.resolve() != root.resolve()
+    ]
+    return (
+        pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *anchored]) if anchored else _DEFAULTS
+    )
+
+
 def _literal(pattern: str) -> tuple[str, ...]:
     """The leading components of a glob written without wildcards."""
     parts = []
@@ -286,10 +299,13 @@ def select_files(
     include: Sequence[str] = ("**/*",),
     exclude: Sequence[str] = (),
     allow_outside: bool = False,
+    outputs: Sequence[Path] = (),
 ) -> Selection:
     """The files of ``source`` (relative to ``root``) that a layer takes.
 
     :param key: the key path of the layer table, for errors (``tool.ocipush.layers[0]``).
+    :param outputs: more of the run's own outputs to leave out like ``dist/`` (layouts,
+        result files), wherever they are configured to go.
     :raises ConfigError: for a source outside the root, a symbolic link leaving the layer,
         an ``include`` that matches nothing, or a layer that would be empty.
     """
@@ -311,6 +327,7 @@ def select_files(
         includes=[(p, glob_regex(p), _literal(p)) for p in include],
         excludes=[glob_regex(p) for p in exclude],
         allow_outside=allow_outside,
+        defaults=_defaults_with(root, outputs),
     )
     walk.walk()
     for number, pattern in enumerate(include):

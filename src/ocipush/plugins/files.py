@@ -7,21 +7,36 @@ excludes and ``.gitignore`` applied); the plan lists it.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from ocipush.blobs import Blob
 from ocipush.config import LayerConfig
 from ocipush.hookspecs import hookimpl
 from ocipush.layers import build_layer, entries_from_files, source_date_epoch
+from ocipush.layout import parse_layout_reference
 from ocipush.plan import Plan
 from ocipush.project import Project
 from ocipush.sources import Selection, select_files
 
 #: Excluded paths a plan names before it only counts them (``-v`` lists them all).
 LISTED_EXCLUDED = 5
+_OUTPUTS = "tool.ocipush.outputs.json"
 
 
 def _key(number: int) -> str:
     return f"tool.ocipush.layers[{number}]"
+
+
+def _own_outputs(project: Project) -> list[Path]:
+    """Where this run writes (distributions, layouts, the result file): never content."""
+    outputs = [project.dist_dir]
+    for number, target in enumerate(project.settings.targets):
+        if target.is_layout:
+            ref = project.expand(target.ref, f"tool.ocipush.targets[{number}].ref")
+            outputs.append(project.root / parse_layout_reference(ref).path)
+    if project.settings.outputs_json is not None:
+        outputs.append(project.root / project.expand(project.settings.outputs_json, _OUTPUTS))
+    return outputs
 
 
 def _select(project: Project, config: LayerConfig, number: int) -> Selection:
@@ -32,6 +47,7 @@ def _select(project: Project, config: LayerConfig, number: int) -> Selection:
         include=config.include,
         exclude=config.exclude,
         allow_outside=config.allow_outside,
+        outputs=_own_outputs(project),
     )
 
 
