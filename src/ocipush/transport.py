@@ -29,6 +29,7 @@ from ocipush import __version__
 from ocipush.answers import check_api_answer, check_ping
 from ocipush.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
 from ocipush.errors import (
+    TEMPORARY_STATUSES,
     AuthError,
     RegistryError,
     RegistryErrorDetail,
@@ -36,7 +37,7 @@ from ocipush.errors import (
 )
 from ocipush.keychain import ANONYMOUS, Credentials, Keychain
 from ocipush.reference import Registry, Repository, is_loopback
-from ocipush.retry import parse_retry_after
+from ocipush.retry import RequestRetry, RetryPolicy, parse_retry_after
 from ocipush.tls import TlsConfig
 
 if TYPE_CHECKING:
@@ -229,6 +230,8 @@ class Transport:
     :param pool: a PoolManager for every request instead of per-host ones (then ``tls`` and
         ``proxies`` are the pool's business).
     :param clock: seconds since the epoch, for token expiry.
+    :param retry: how often and how long apart an idempotent request is sent again after a
+        reset connection or a busy answer (the retry layer, :class:`RequestRetry`).
     """
 
     def __init__(
@@ -244,7 +247,9 @@ class Transport:
         timeouts: Timeouts = Timeouts(),
         pool: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.time,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
+        self.retry = retry
         self._keychain = keychain
         self._insecure = {Registry.parse(host).host for host in insecure}
         self._plain_credentials = {
@@ -315,6 +320,26 @@ class Transport:
     def _urlopen(self, method: str, url: str, **options: Any) -> BaseHTTPResponse:
         return self._pool_for(url).request(method, url, timeout=self._timeout, **options)
 
+    def _retrying(
+        self, method: str, url: str, send: Callable[[], BaseHTTPResponse], what: str
+    ) -> BaseHTTPResponse:
+        """``send`` through the retry layer: sent again after a reset or a busy answer."""
+        layer = RequestRetry(
+            self.retry,
+            send=send,
+            busy=functools.partial(_busy, method, redact_url(url)),
+            release=_release,
+        )
+        return layer(what or f"{method} {redact_url(url)}")
+
+    def _ping_once(self, url: str) -> BaseHTTPResponse:
+        try:
+            return self._urlopen("GET", url, headers=self._headers({}), redirect=False)
+        except SSLError:
+            raise
+        except Urllib3Error as exc:
+            raise _Unreachable(exc) from None
+
     # -- registry discovery ---------------------------------------------------------------
 
     def base_url(self, registry: Registry) -> str:
@@ -342,7 +367,12 @@ class Transport:
         for scheme in schemes:
             url = f"{scheme}://{registry.host}/v2/"
             try:
-                response = self._urlopen("GET", url, headers=self._headers({}), redirect=False)
+                response = self._retrying(
+                    "GET", url, functools.partial(self._ping_once, url), f"reach {registry.host}"
+                )
+            except _Unreachable as unreachable:
+                last_error = unreachable.cause
+                continue
             except SSLError as exc:
                 # Only a plain-http server answering a TLS hello justifies trying http;
                 # a certificate problem is an error, never a reason to drop TLS.
@@ -472,18 +502,23 @@ class Transport:
         if "Authorization" in headers or body:
             # Basic credentials, a password or a refresh token: same rule as the registry.
             self._check_credentials_allowed(registry, url)
-        log.debug("%s %s", method, redact_url(url))
-        try:
-            response = self._urlopen(
-                method, url, headers=self._headers(headers), body=body, redirect=False
-            )
-        except SSLError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                realm = Registry.parse(urllib.parse.urlsplit(url).netloc)
-                raise self._untrusted(realm, exc) from None
-            raise self._transport_error(method, url, exc) from None
-        except Urllib3Error as exc:
-            raise self._transport_error(method, url, exc) from None
+
+        def send() -> BaseHTTPResponse:
+            log.debug("%s %s", method, redact_url(url))
+            try:
+                return self._urlopen(
+                    method, url, headers=self._headers(headers), body=body, redirect=False
+                )
+            except SSLError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    realm = Registry.parse(urllib.parse.urlsplit(url).netloc)
+                    raise self._untrusted(realm, exc) from None
+                raise self._transport_error(method, url, exc) from None
+            except Urllib3Error as exc:
+                raise self._transport_error(method, url, exc) from None
+
+        # Token requests are idempotent (a password grant too): the retry layer repeats them.
+        response = self._retrying(method, url, send, "get a token")
         busy = RegistryError(
             method=method,
             url=redact_url(url),
@@ -513,6 +548,7 @@ class Transport:
         what: str = "",
         repository: Repository | None = None,
         api: bool = True,
+        idempotent: bool | None = None,
     ) -> BaseHTTPResponse:
         """Send a request to ``registry`` and return the response if its status is expected.
 
@@ -526,19 +562,30 @@ class Transport:
             path, else the one the push scope names.
         :param api: the answer must be the registry API, so an HTML page is an error even
             with an expected status (off for probes that may land on a web page).
+        :param idempotent: whether sending the request twice does no harm, so the retry
+            layer may repeat it (by default: ``GET`` and ``HEAD``). Callers say so for a
+            manifest PUT by digest and a blob commit PUT. Only a bytes body can be repeated.
         :raises RegistryError: for an unexpected status, with the registry's error codes.
         :raises TransportError: when the connection fails or times out.
         """
         base = self.base_url(registry)
         full_url = urllib.parse.urljoin(base + "/", url)
         replayable = body is None or isinstance(body, bytes)
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD")
         auth = self.auth(registry, repository or _request_repository(registry, full_url, scopes))
         scopes = self._scopes_for(registry, auth.credentials, scopes)
         for attempt in range(2):
+            send = functools.partial(
+                self._send, registry, method, full_url, auth, scopes, headers or {}, body
+            )
             try:
-                response = self._send(
-                    registry, method, full_url, auth, scopes, headers or {}, body, stream=stream
-                )
+                if idempotent and replayable:
+                    response = self._retrying(
+                        method, full_url, functools.partial(send, stream=stream), what
+                    )
+                else:
+                    response = send(stream=stream)
             except TransportError as error:
                 if not what:
                     raise
@@ -743,6 +790,27 @@ class Transport:
         return _ResponseReader(response)  # type: ignore[return-value]
 
 
+class _Unreachable(TransportError):
+    """A ping found no server to talk to (refused, reset): try the next scheme."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(_reason(cause))
+        self.cause = cause
+
+
+def _busy(method: str, url: str, response: BaseHTTPResponse) -> RegistryError | None:
+    """The temporary error a registry's answer stands for ("not now"), if it is one."""
+    if response.status not in TEMPORARY_STATUSES:
+        return None
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return RegistryError(method=method, url=url, status=response.status, retry_after=retry_after)
+
+
+def _release(response: BaseHTTPResponse) -> None:
+    response.drain_conn()
+    response.release_conn()
+
+
 def _same_host(url: str, registry: Registry) -> bool:
     return urllib.parse.urlsplit(url).netloc.lower() == registry.host
 
@@ -768,6 +836,8 @@ class ConnectionOptions:
     allow_credentials_over_http: tuple[str, ...] = ()
     tls: TlsConfig | None = None
     timeouts: Timeouts = Timeouts()
+    #: Retries of one idempotent request, and (in the writer) of a whole blob upload.
+    retry: RetryPolicy = RetryPolicy()
 
     def transport(self, *, jobs: int = 4, insecure: Iterable[str] = ()) -> Transport:
         """A transport with these options, plus more hosts allowed plain http."""
@@ -778,4 +848,5 @@ class ConnectionOptions:
             tls=self.tls,
             jobs=jobs,
             timeouts=self.timeouts,
+            retry=self.retry,
         )

@@ -7,7 +7,6 @@ any point therefore leaves the tag where it was.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import urllib.parse
@@ -229,7 +228,9 @@ class Writer:
     :param chunk_threshold: blobs larger than this are sent in resumable chunks
         (``None`` disables chunking).
     :param chunk_size: the size of those chunks.
-    :param retry: how temporary failures are retried.
+    :param retry: how a whole blob upload (and a tag PUT) is retried after a temporary
+        failure; by default the transport's policy, which also repeats each idempotent
+        request on its own (``Transport(retry=...)``).
     :param progress: called with a :class:`~ocipush.progress.ProgressUpdate` on every change.
     """
 
@@ -244,19 +245,23 @@ class Writer:
         allow_nondistributable_artifacts: bool = False,
         chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.transport = transport or Transport(
-            keychain=keychain, insecure=insecure, jobs=jobs, timeouts=timeouts
+            keychain=keychain,
+            insecure=insecure,
+            jobs=jobs,
+            timeouts=timeouts,
+            retry=retry or RetryPolicy(),
         )
         self.jobs = jobs
         self.allow_nondistributable = allow_nondistributable_artifacts
         self.chunk_threshold = chunk_threshold
         self.chunk_size = chunk_size
-        self.retry = retry
+        self.retry = retry or self.transport.retry
         self.progress = progress
         #: The outcome of the last call, for summaries.
         self.last_result = PushResult()
@@ -527,11 +532,8 @@ class Writer:
         """Compute the token scopes and fetch the tokens once, before any body is streamed."""
         push.scopes = token_scopes(blobs)
         for registry, scopes in push.scopes.items():
-            self.retry.call(
-                functools.partial(self.transport.prepare, registry, scopes),
-                what=f"get a token for {registry.host}",
-                cancelled=push.cancelled,
-            )
+            # The ping and the token requests are repeated by the transport's retry layer.
+            self.transport.prepare(registry, scopes)
 
     def _existing_manifests(
         self, push: _Push, nodes: Sequence[_Node]
@@ -635,6 +637,7 @@ class Writer:
             body=b"",
             expected=(201, 204),
             what=f"commit blob {measured}",
+            idempotent=True,
         )
         if isinstance(blob, StreamBlob):
             blob.complete(measured, hasher.size)
@@ -834,11 +837,7 @@ class Writer:
                     push.tracker.take_back(counted[0] - sent)
                     counted[0] = sent
                     # Asked even after a 404: the answer is what the registry holds now.
-                    resumed = self.retry.call(
-                        functools.partial(self._resume_offset, registry, location, scopes, offset),
-                        what=f"check upload progress of {blob.describe()}",
-                        cancelled=push.cancelled,
-                    )
+                    resumed = self._resume_offset(registry, location, scopes, offset)
                     if resumed is None:
                         # The registry dropped the session (distribution does once a chunk
                         # was cut after some bytes): the held bytes are unreachable, so the
@@ -907,17 +906,14 @@ class Writer:
     def _head_manifest_digest(
         self, repository: Repository, identifier: str, scopes: Sequence[str]
     ) -> Digest | None:
-        response = self.retry.call(
-            lambda: self.transport.request(
-                repository.registry,
-                "HEAD",
-                _manifests_path(repository, identifier),
-                scopes=scopes,
-                headers={"Accept": mt.MANIFEST_ACCEPT},
-                expected=(200, 403, 404),
-                what=f"check manifest {repository.name}:{identifier}",
-            ),
-            what=f"check manifest {identifier}",
+        response = self.transport.request(
+            repository.registry,
+            "HEAD",
+            _manifests_path(repository, identifier),
+            scopes=scopes,
+            headers={"Accept": mt.MANIFEST_ACCEPT},
+            expected=(200, 403, 404),
+            what=f"check manifest {repository.name}:{identifier}",
         )
         if response.status != 200:
             return None
@@ -958,12 +954,17 @@ class Writer:
                 body=document.raw,
                 expected=(200, 201),
                 what=f"put manifest {where}",
+                idempotent=by_digest,
             )
             self._verify_put(where, document, response.headers.get("Docker-Content-Digest"))
             return response.headers.get("OCI-Subject")
 
-        subject_header = self.retry.call(
-            put, what=f"put manifest {where}", cancelled=push.cancelled
+        # By digest the retry layer repeats the PUT itself; a tag PUT is retried here.
+        by_digest = ":" in identifier
+        subject_header = (
+            put()
+            if by_digest
+            else self.retry.call(put, what=f"put manifest {where}", cancelled=push.cancelled)
         )
         if first_put:
             push.tracker.advance(len(document.raw))

@@ -153,7 +153,12 @@ class Rotate(Rule):
     """
 
     def __init__(
-        self, actions: tuple[Action, ...], *, method: str | None = None, path: str = "", every: int = 3
+        self,
+        actions: tuple[Action, ...],
+        *,
+        method: str | None = None,
+        path: str = "",
+        every: int = 3,
     ) -> None:
         super().__init__(actions[0], method=method, path=path, times=None)
         self.actions = actions
