@@ -13,7 +13,7 @@ from ocipush.errors import (
     RegistryErrorDetail,
     TransportError,
 )
-from ocipush.retry import RetryPolicy, is_temporary, parse_retry_after
+from ocipush.retry import RequestRetry, RetryPolicy, is_temporary, parse_retry_after
 
 NOW = 1_700_000_000.0
 
@@ -127,3 +127,84 @@ def test_call_stops_waiting_when_cancelled():
 
     with pytest.raises(PushInterruptedError, match="interrupted while waiting to retry"):
         policy.call(operation, what="test", cancelled=cancelled)
+
+
+# -- the retry layer (one request) --------------------------------------------------------
+
+
+def _layer(answers, *, attempts=3):
+    """A retry layer over scripted answers: a status (int) or an exception to raise."""
+    script = list(answers)
+    sent, waits, released = [], [], []
+
+    def send():
+        answer = script.pop(0)
+        sent.append(answer)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def busy(status):
+        return (
+            _registry_error(status, retry_after=1.0 if status == 429 else None)
+            if status >= 429
+            else None
+        )
+
+    layer = RequestRetry(
+        RetryPolicy(attempts=attempts, initial_delay=0.25, max_delay=1.0),
+        send=send,
+        busy=busy,
+        release=released.append,
+        sleep=waits.append,
+    )
+    return layer, sent, waits, released
+
+
+def test_request_retry_repeats_busy_answers_and_resets_until_one_is_final():
+    layer, sent, waits, released = _layer([503, TransportError("reset"), 429, 200], attempts=4)
+
+    assert layer("check blob") == 200
+    assert sent[-1] == 200
+    assert len(sent) == 4
+    assert released == [503, 429]  # each unused answer gave its connection back
+    assert len(waits) == 3
+    assert waits[2] == 1.0
+    assert all(0 < wait <= 1.0 for wait in waits)
+
+
+def test_request_retry_returns_the_last_busy_answer_for_the_caller_to_word():
+    layer, sent, waits, released = _layer([503, 503, 503, 200], attempts=3)
+
+    assert layer("put manifest") == 503
+    assert len(sent) == 3
+    assert len(waits) == 2
+    assert released == [503, 503]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransportError("bad certificate", temporary=False),
+        TransportError("no answer within 0.5 s (read timeout)", timed_out=True),
+    ],
+)
+def test_request_retry_does_not_repeat_a_final_error_or_a_timeout(error):
+    layer, sent, waits, _ = _layer([error, 200])
+
+    with pytest.raises(TransportError) as caught:
+        layer("check blob")
+
+    assert caught.value is error
+    assert len(sent) == 1
+    assert waits == []
+
+
+def test_request_retry_raises_a_reset_on_the_last_attempt():
+    layer, sent, _, _ = _layer(
+        [TransportError("reset 1"), TransportError("reset 2"), 200], attempts=2
+    )
+
+    with pytest.raises(TransportError, match="reset 2"):
+        layer("commit blob")
+    assert len(sent) == 2

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
 from ocipush.errors import RegistryError
 from ocipush.keychain import Credentials, StaticKeychain
 from ocipush.reference import Registry
+from ocipush.retry import RetryPolicy
 from ocipush.transport import Transport, redact_url
 from support.proxy import FakeRequest, Proxy, Respond, Rule
 
@@ -98,11 +100,46 @@ def test_retry_after_is_read_from_the_error(registry, proxy_factory):
     proxy.add_rule(Rule(Respond(429, {"Retry-After": "3"}, body), method="GET", path="/tags/"))
 
     with pytest.raises(RegistryError) as caught:
-        Transport().request(Registry.parse(proxy.host), "GET", "/v2/a/tags/list", scopes=[])
+        Transport(retry=RetryPolicy(attempts=1)).request(
+            Registry.parse(proxy.host), "GET", "/v2/a/tags/list", scopes=[]
+        )
 
     assert caught.value.retry_after == 3.0
     assert caught.value.temporary
     assert caught.value.codes == ("TOOMANYREQUESTS",)
+
+
+def test_a_busy_get_is_sent_again_after_retry_after(registry, repo_name, proxy_factory):
+    """Injected 429 (distribution 2.8 has no rate limiting): the retry layer waits as told."""
+    proxy = proxy_factory(registry.url)
+    body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+    path = f"/v2/{repo_name}/blobs/sha256:{'0' * 64}"
+    busy = proxy.add_rule(Rule(Respond(429, {"Retry-After": "1"}, body), method="HEAD"))
+    started = time.monotonic()
+
+    response = Transport().request(
+        Registry.parse(proxy.host), "HEAD", path, scopes=[], expected=(404,)
+    )
+
+    assert response.status == 404
+    assert busy.fired == 1
+    assert proxy.count("HEAD", path) == 2
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_post_is_not_sent_again(registry, repo_name, proxy_factory):
+    """Injected 503: starting an upload twice would leave a session behind, so it is not."""
+    proxy = proxy_factory(registry.url)
+    proxy.add_rule(Rule(Respond(503), method="POST"))
+    path = f"/v2/{repo_name}/blobs/uploads/"
+
+    with pytest.raises(RegistryError) as caught:
+        Transport().request(
+            Registry.parse(proxy.host), "POST", path, scopes=[], body=b"", expected=(202,)
+        )
+
+    assert caught.value.status == 503
+    assert proxy.count("POST", path) == 1
 
 
 def test_expected_statuses_are_returned_not_raised(registry, repo_name):

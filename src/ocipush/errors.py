@@ -88,9 +88,11 @@ class LayoutError(OcipushError):
 class TransportError(OcipushError):
     """The connection to a registry failed (refused, reset, timed out, TLS)."""
 
-    def __init__(self, message: str, *, temporary: bool = True) -> None:
+    def __init__(self, message: str, *, temporary: bool = True, timed_out: bool = False) -> None:
         super().__init__(message)
         self.temporary = temporary
+        #: No answer came within the timeout: a stalled server, not a dropped connection.
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)

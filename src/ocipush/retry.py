@@ -102,8 +102,8 @@ class RequestRetry(Generic[R]):
     """The retry layer: sends one idempotent request again after a temporary failure.
 
     It sits between the connection (which sends a request once) and authentication (which
-    owns 401 answers): a reset connection or a busy answer (``busy`` says which, as the
-    error it would be) is repeated up to ``policy.attempts`` times in all, waiting
+    owns 401 answers): a reset connection (not a timeout) or a busy answer (``busy`` says
+    which, as the error it would be) is repeated up to ``policy.attempts`` times in all, waiting
     ``policy.delay`` in between (a ``Retry-After`` wins). The last answer is returned as it
     is, so the caller words the error with the registry's own details.
 
@@ -138,7 +138,9 @@ class RequestRetry(Generic[R]):
             try:
                 response = self._send()
             except TransportError as error:
-                if not error.temporary or failures + 1 >= attempts:
+                # A timeout is left to the operation's retry: repeated at both levels, one
+                # stalled server would cost attempts x attempts x the read timeout.
+                if not error.temporary or error.timed_out or failures + 1 >= attempts:
                     raise
                 problem = error
             else:

@@ -590,7 +590,9 @@ class Transport:
                 if not what:
                     raise
                 # Say which step of the push lost its connection, not only which URL.
-                raise TransportError(f"{what}: {error}", temporary=error.temporary) from None
+                raise TransportError(
+                    f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
+                ) from None
             if response.status == 401 and attempt == 0:
                 widened = self._reauthenticate(auth, response, scopes) if replayable else None
                 if widened is not None:
@@ -771,13 +773,15 @@ class Transport:
         if isinstance(exc, ConnectTimeoutError):
             return TransportError(
                 f"{method} {redact_url(url)}: could not connect to {host} within "
-                f"{self._timeouts.connect:.1f} s (connect timeout)"
+                f"{self._timeouts.connect:.1f} s (connect timeout)",
+                timed_out=True,
             )
         if isinstance(exc, TimeoutError):
             # Name the limit that ran out, so the user knows which timeout to raise.
             return TransportError(
                 f"{method} {redact_url(url)}: no answer from {host} within "
-                f"{self._timeouts.read:.1f} s (read timeout)"
+                f"{self._timeouts.read:.1f} s (read timeout)",
+                timed_out=True,
             )
         temporary = not isinstance(exc, SSLError)
         return TransportError(f"{method} {redact_url(url)}: {reason}", temporary=temporary)
