@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: dict[str, str] = {
     "layout": "ocipush.plugins.layout_target",
     "registry": "ocipush.plugins.registry_target",
+    "archive": "ocipush.plugins.archive_target",
     "files": "ocipush.plugins.files",
     "artifacts": "ocipush.plugins.artifacts",
     "mediatypes": "ocipush.plugins.mediatypes",

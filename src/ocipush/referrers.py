@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ocipush.archives import (
+    ArchiveReference,
+    docker_name,
+    is_archive_reference,
+    local_image,
+    parse_archive_reference,
+    repo_tag,
+    write_archive_file,
+)
 from ocipush.attest.intoto import PREDICATE_TYPE_ANNOTATION
+from ocipush.daemon import DAEMON_PREFIX, Daemon
 from ocipush.digest import Digest
 from ocipush.images import ImageIndex, Taggable
 from ocipush.layout import (
@@ -146,20 +156,68 @@ def walk_referrers(place: Place, item: Taggable) -> list[Referrer]:
 
 def copy(source: str, destination: str, writer: Writer, *, referrers: bool = True) -> str:
     """Copy ``source`` to ``destination`` (registry references or ``oci:`` layouts), then
-    every referrer, each after its subject.
+    every referrer, each after its subject. ``destination`` may also be an archive or a
+    local engine (``oci-archive:``, ``docker-archive:``, ``docker-daemon:``).
 
     :return: where the copy landed, ``REPOSITORY@DIGEST`` or ``oci:PATH@DIGEST``.
     """
-    if not is_layout_reference(destination):
+    local = _LocalDestination.parse(destination)
+    if local is None and not is_layout_reference(destination):
         parse_reference(destination)  # fail on a bad target before reading anything
     place = open_place(source, Remote(writer.transport))
     item = place.root()
+    if local is not None:
+        return local.write(place, item, referrers=referrers, writer=writer)
     landed = _write(destination, item, writer, tag=True)
     if referrers:
         for referrer in walk_referrers(place, item):
             log.info("copying referrer %s of %s", referrer.descriptor.digest, referrer.subject)
             _write(destination, place.read(referrer.descriptor.digest), writer, tag=False)
     return landed
+
+
+@dataclass(frozen=True)
+class _LocalDestination:
+    """An archive or a local engine: written in one go, so referrers come along at once
+    (into an OCI archive; a docker archive or an engine keeps only the image)."""
+
+    text: str
+    archive: ArchiveReference | None
+    repo_tags: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> _LocalDestination | None:
+        if text.startswith(DAEMON_PREFIX):
+            ref = docker_name(text[len(DAEMON_PREFIX) :], text)
+            return cls(text, None, (repo_tag(ref),))
+        if not is_archive_reference(text):
+            return None
+        archive = parse_archive_reference(text)
+        names = (repo_tag(docker_name(archive.name, text)),) if archive.name else ()
+        return cls(text, archive, names)
+
+    def write(self, place: Place, item: Taggable, *, referrers: bool, writer: Writer) -> str:
+        archive = self.archive
+        if archive is None:
+            descriptor = Daemon().load(local_image(item), self.repo_tags)
+            return f"{self.text}@{descriptor.digest}"
+        if archive.docker:
+            entries: list[tuple[Taggable, tuple[str, ...]]] = [(local_image(item), ())]
+        else:
+            entries = [(item, (archive.tag,) if archive.tag else ())]
+            if referrers:
+                entries += [
+                    (place.read(found.descriptor.digest), ())
+                    for found in walk_referrers(place, item)
+                ]
+        descriptors = write_archive_file(
+            archive.path,
+            entries,
+            repo_tags=self.repo_tags if archive.docker else None,
+            allow_nondistributable=writer.allow_nondistributable,
+        )
+        prefix = self.text.partition(":")[0]
+        return f"{prefix}:{archive.path}@{descriptors[0].digest}"
 
 
 def _write(text: str, item: Taggable, writer: Writer, *, tag: bool) -> str:
