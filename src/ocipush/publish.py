@@ -103,7 +103,12 @@ def open_project(
     explicit = dict.fromkeys(hosts, credentials) if credentials is not None else {}
     project = dataclasses.replace(
         project,
-        connection=dataclasses.replace(connection, keychain=DefaultKeychain(explicit)),
+        connection=dataclasses.replace(
+            connection,
+            keychain=DefaultKeychain(
+                explicit, environ=project.environ, providers=[manager.credentials]
+            ),
+        ),
         file_media_type=lambda path: manager.file_media_type(path, project),
     )
     manager.configure(project)
