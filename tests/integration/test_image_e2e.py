@@ -134,6 +134,27 @@ def test_dependency_from_a_local_wheelhouse(
     assert len(_manifest(registry.host, repo_name, "1.0.0")["layers"]) == 3
 
 
+def test_python_is_found_in_the_debian_base_files(
+    registry, repo_name, debian_base, tmp_path, capsys, pip_offline
+):
+    """No python or site-packages keys: the interpreter and Debian's site directory are
+    read from the base's file list, which is cached by layer digest."""
+    root = write_app(tmp_path / "app", image={"base": debian_base}, dependencies=("greetlib>=1",))
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert runtime["process"]["args"] == ["/usr/bin/hello"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+    assert (rootfs / "usr/bin/hello").read_text().startswith(f"#!{PYTHON}\n")
+    assert (rootfs / SITE.lstrip("/") / "greetlib" / "__init__.py").is_file()
+    base_layer = _manifest(registry.host, BASE_REPO, debian_base.split("@")[1])["layers"][0]
+    listing = root / "build" / "ocipush" / "listings" / (
+        base_layer["digest"].replace(":", "-") + ".json"
+    )
+    assert "/usr/bin/python3.11" in listing.read_text()
+
+
 # -- reproducibility and the layer cache ------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from ocipush.image.deps import (
 )
 from ocipush.image.errors import ImageError, MissingWheelError
 from ocipush.image.facts import BuildFacts, BuiltImage
+from ocipush.image.listing import base_files
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
 from ocipush.images import Image, ImageIndex, Taggable
@@ -143,11 +144,13 @@ class ImageBuilder:
 
     def _build_one(self, platform: Platform) -> _Built:
         base = self.base.image(platform)
+        cache = self.project.cache_dir
         runtime = detect_python(
             environment_of(base.config),
             python=self.settings.python,
             site_packages=self.settings.site_packages,
             base=self.base.name,
+            files=(lambda: base_files(base.layers, cache)) if base.layers else None,
         )
         layers: list[tuple[Blob, str]] = []
         deps, dependencies = self._dependency_layer(platform, runtime)
