@@ -97,6 +97,21 @@ def test_an_empty_table_means_defaults() -> None:
     assert dict(settings.plugin_tables) == {}
 
 
+def test_allow_outside_is_read_on_layers_artifacts_and_outputs() -> None:
+    settings = parse_settings(
+        {
+            "layers": [{"source": "../shared", "dest": "/srv", "allow-outside": True}],
+            "artifacts": [{**_ARTIFACT, "allow-outside": True}],
+            "outputs": {"json": "../out.json", "allow-outside": True},
+        }
+    )
+
+    assert settings.layers[0].allow_outside
+    assert settings.artifacts[0].allow_outside
+    assert settings.outputs_allow_outside
+    assert not parse_settings({"layers": [{"source": "s", "dest": "/"}]}).layers[0].allow_outside
+
+
 def test_layer_defaults() -> None:
     settings = parse_settings({"layers": [{"source": "static", "dest": "/srv"}]})
 
@@ -476,6 +491,33 @@ _ARTIFACT = {"files": ["{wheel}"], "artifact-type": "application/vnd.acme.releas
             {"artifacts": [{**_ARTIFACT, "tags": ["x"]}]},
             'tool.ocipush.artifacts[0].tags: unknown key — did you mean "tag"?',
             id="artifact-unknown-key",
+        ),
+        pytest.param(
+            {"layers": [{"source": "static", "dest": "/srv/../../etc"}]},
+            'tool.ocipush.layers[0].dest: "/srv/../../etc" — must not contain ".."; write an '
+            'absolute path in the image, such as "/srv/static"',
+            id="dest-escapes",
+        ),
+        pytest.param(
+            {"layers": [{"source": "static", "dest": "/srv", "allow-outside": "yes"}]},
+            "tool.ocipush.layers[0].allow-outside: expected a boolean, got a string",
+            id="layer-allow-outside-type",
+        ),
+        pytest.param(
+            {"artifacts": [{**_ARTIFACT, "allow-outside": 1}]},
+            "tool.ocipush.artifacts[0].allow-outside: expected a boolean, got an integer",
+            id="artifact-allow-outside-type",
+        ),
+        pytest.param(
+            {"outputs": {"json": "out.json", "allow_outside": True}},
+            'tool.ocipush.outputs.allow_outside: unknown key — did you mean "allow-outside"?',
+            id="outputs-allow-outside-spelling",
+        ),
+        pytest.param(
+            {"targets": [{"ref": "alice:s3cret@ghcr.io/acme/app:1"}]},
+            'tool.ocipush.targets[0].ref: "***@ghcr.io/acme/app:1" — credentials in a '
+            "reference are not supported; use `ocipush login`",
+            id="credentials-in-ref",
         ),
     ],
 )

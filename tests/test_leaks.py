@@ -11,6 +11,7 @@ import urllib3
 from urllib3.exceptions import SSLError
 
 from ocipush.auth import Token
+from ocipush.cli import main
 from ocipush.errors import AuthError, OcipushError
 from ocipush.keychain import Credentials, StaticKeychain
 from ocipush.reference import Registry, parse_reference
@@ -179,7 +180,12 @@ class _FakePool:
             raise SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
         if "Authorization" not in headers:
             return urllib3.HTTPResponse(
-                b"", status=401, headers={"WWW-Authenticate": self.challenge}
+                b"",
+                status=401,
+                headers={
+                    "WWW-Authenticate": self.challenge,
+                    "Docker-Distribution-API-Version": "registry/2.0",
+                },
             )
         return urllib3.HTTPResponse(b'{"token": "t"}', status=200)
 
@@ -227,3 +233,23 @@ def test_credentials_over_plain_http_are_sent_when_allowed(challenge):
     _request(transport)
 
     assert any("Authorization" in headers for _, _, headers in pool.sent)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["delete", f"{USER}:{PASSWORD}@127.0.0.1:9/x:1"],
+        ["tag", f"{USER}:{PASSWORD}@127.0.0.1:9/x:1", "2"],
+        ["copy", f"{USER}:{PASSWORD}@127.0.0.1:9/x:1", "oci:out"],
+        ["copy", "oci:out", f"https://{USER}:{PASSWORD}@127.0.0.1:9/x:1"],
+        ["login", f"https://{USER}:{PASSWORD}@127.0.0.1:9", "--username", USER],
+    ],
+    ids=["delete", "tag", "copy-from", "copy-to-url", "login-url"],
+)
+def test_credentials_in_a_reference_are_refused_and_never_echoed(argv, capsys, debug_logs):
+    code = main([*argv, "--no-progress"] if argv[0] == "copy" else argv)
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "credentials in a reference are not supported; use `ocipush login`" in err
+    assert PASSWORD not in out + err + debug_logs.text

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ocipush.errors import DigestMismatchError
 from ocipush.plan import Plan
 from ocipush.publish import make_plan, open_project
 
@@ -190,6 +191,7 @@ def test_table_rendering(plan, project_dir):
 
     expected = [
         "plan for demo-app 1.2.3",
+        "note: layer tool.ocipush.layers[0] (static -> /srv/static): 2 file(s)",
         "",
         f"target {REGISTRY}/acme/app:1.2.3 (registry)",
         "  scopes: repository:acme/app:pull,push",
@@ -208,6 +210,12 @@ def test_table_rendering(plan, project_dir):
         f"  {artifact}  artifact  oci:{project_dir}/out/layout:1.2.3-release",
     ]
     assert plan.render_table().splitlines() == expected
+    assert plan.render_table(verbose=True).splitlines() == [
+        *expected[:2],
+        "  layer tool.ocipush.layers[0] (static -> /srv/static): holds css/app.css",
+        "  layer tool.ocipush.layers[0] (static -> /srv/static): holds index.html",
+        *expected[2:],
+    ]
 
 
 def test_json_rendering(plan, project_dir):
@@ -217,7 +225,11 @@ def test_json_rendering(plan, project_dir):
     assert document == {
         "project": "demo-app",
         "version": "1.2.3",
-        "notes": [],
+        "notes": ["layer tool.ocipush.layers[0] (static -> /srv/static): 2 file(s)"],
+        "details": [
+            "layer tool.ocipush.layers[0] (static -> /srv/static): holds css/app.css",
+            "layer tool.ocipush.layers[0] (static -> /srv/static): holds index.html",
+        ],
         "targets": [
             {
                 "target": f"{REGISTRY}/acme/app:1.2.3",
@@ -285,3 +297,18 @@ def test_nothing_to_publish_is_an_error(tmp_path):
         f"{tmp_path / 'pyproject.toml'}: nothing to publish — add [[tool.ocipush.layers]], "
         "[[tool.ocipush.artifacts]] or a plugin that contributes content"
     )
+
+
+def test_a_layout_tag_moves_only_after_every_item_was_written(project_dir):
+    """The artifact's wheel changes between plan and push: its digest check fails, and the
+    image's tag, written before the artifact on main, is not in index.json."""
+    project, manager = open_project(project_dir)
+    layout = next(t for t in make_plan(project, manager).targets if t.kind == "layout")
+    assert layout.executor is not None
+    (project_dir / "dist" / "demo_app-1.2.3-py3-none-any.whl").write_bytes(b"other-bytes")
+
+    with pytest.raises(DigestMismatchError):
+        layout.executor.push(layout, progress=None)
+
+    index = project_dir / "out" / "layout" / "index.json"
+    assert not index.exists() or json.loads(index.read_text())["manifests"] == []

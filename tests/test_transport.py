@@ -128,7 +128,13 @@ def test_credentials_are_not_sent_to_a_redirect_on_another_port():
         fake_registry.route(
             "GET",
             "/v2/",
-            lambda _: Respond(401, {"WWW-Authenticate": 'Basic realm="fake"'}),
+            lambda _: Respond(
+                401,
+                {
+                    "WWW-Authenticate": 'Basic realm="fake"',
+                    "Docker-Distribution-API-Version": "registry/2.0",
+                },
+            ),
         )
 
         def blob(request: FakeRequest) -> Respond:

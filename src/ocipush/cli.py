@@ -254,7 +254,7 @@ def _target_overrides(args: argparse.Namespace) -> list[TargetConfig] | None:
 def _cmd_plan(args: argparse.Namespace) -> int:
     project, manager = _project_run(args)
     plan = make_plan(project, manager, targets=_target_overrides(args), check=args.check)
-    print(plan.render_json() if args.json else plan.render_table())
+    print(plan.render_json() if args.json else plan.render_table(verbose=args.verbose > 0))
     return EXIT_OK
 
 
@@ -295,8 +295,12 @@ def _cmd_tag(args: argparse.Namespace) -> int:
 def _cmd_delete(args: argparse.Namespace) -> int:
     writer = _writer(args, None)
     ref = parse_reference(args.reference)
-    digest = writer.delete(ref)
-    print(f"{ref.repository.name}@{digest}")
+    deleted = writer.delete(ref, force=args.force)
+    name = ref.repository.name
+    if deleted.manifest:
+        print(f"{name}@{deleted.digest}")
+    for tag in deleted.tags:
+        print(f"{name}:{tag}")
     return EXIT_OK
 
 
@@ -629,6 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     delete = commands.add_parser("delete", help="delete a manifest (by tag or digest)")
     delete.add_argument("reference", metavar="REF")
+    delete.add_argument(
+        "--force",
+        action="store_true",
+        help="delete the manifest even when other tags name it (they go too)",
+    )
     _add_registry_flags(delete)
     delete.set_defaults(handler=_cmd_delete)
 
@@ -698,6 +707,8 @@ def _report(error: OcipushError, verbosity: int) -> None:
     if verbosity > 1:
         log.debug("traceback", exc_info=error)
     print(f"error: {error}", file=sys.stderr)
+    for note in error.notes:
+        print(f"note: {note}", file=sys.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=sys.stderr)
 

@@ -34,7 +34,7 @@ from ocipush.errors import ConfigError, ConfigProblem, InvalidReferenceError, La
 from ocipush.layout import is_layout_reference, parse_layout_reference
 from ocipush.localrefs import is_local_reference
 from ocipush.media_types import is_valid_media_type
-from ocipush.reference import TAG_PROBLEM, is_valid_tag, parse_reference
+from ocipush.reference import CREDENTIALS_PROBLEM, TAG_PROBLEM, is_valid_tag, parse_reference
 from ocipush.versions import parse_version, tag_spelling
 
 if sys.version_info >= (3, 11):
@@ -109,6 +109,8 @@ class LayerConfig:
     :ivar dest: the absolute path in the image where ``source`` lands.
     :ivar include: glob patterns, relative to ``source``, of files to take.
     :ivar exclude: glob patterns of files to leave out even if included.
+    :ivar allow_outside: whether ``source`` (or a symbolic link in it) may lead outside the
+        project root.
     """
 
     source: str
@@ -119,6 +121,7 @@ class LayerConfig:
     dir_mode: int = 0o755
     uid: int = 0
     gid: int = 0
+    allow_outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ArtifactConfig:
     :ivar tag: the tag of the artifact manifest; ``None`` pushes it by digest only.
     :ivar required: whether a run that did not build a ``{wheel}``/``{sdist}`` it names must
         fail; otherwise such files (or the whole artifact) are left out with a note.
+    :ivar allow_outside: whether ``files`` may name files outside the project root.
     """
 
     files: tuple[str, ...]
@@ -142,6 +146,7 @@ class ArtifactConfig:
     subject: str | None = None
     tag: str | None = None
     required: bool = False
+    allow_outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class Settings:
     jobs: int = DEFAULT_JOBS
     allow_nondistributable_artifacts: bool = False
     outputs_json: str | None = None
+    outputs_allow_outside: bool = False
     targets: tuple[TargetConfig, ...] = (DEFAULT_TARGET,)
     default_targets_used: bool = True
     layers: tuple[LayerConfig, ...] = ()
@@ -538,6 +544,10 @@ class _Checker:
         try:
             check(expansion)
         except InvalidReferenceError as exc:
+            if exc.problem == CREDENTIALS_PROBLEM:
+                # The reference's own text is already stripped of the secret.
+                self.report(path, f"{_quote(exc.text)} — {exc.problem}")
+                return
             shown = _quote(text)
             # Show the expansion only when it holds real values; stand-ins would mislead.
             if self.real_metadata and expansion != text and "{env:" not in text:
@@ -576,13 +586,30 @@ def _parse_target(check: _Checker, entry: Mapping[str, Any], path: str) -> Targe
 
 
 _LAYER_DEFAULTS = LayerConfig(source="", dest="")
+#: The opt-in, on a layer, artifact or outputs table, for paths outside the project root.
+_ALLOW_OUTSIDE = "allow-outside"
+
+
+def _allow_outside(check: _Checker, table: Mapping[str, Any], path: str) -> bool:
+    key = _child(path, _ALLOW_OUTSIDE)
+    return bool(check.value(table, _ALLOW_OUTSIDE, key, "a boolean"))
 
 
 def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerConfig:
     check.only_known(
         entry,
         path,
-        ("source", "dest", "include", "exclude", "file-mode", "dir-mode", "uid", "gid"),
+        (
+            "source",
+            "dest",
+            "include",
+            "exclude",
+            "file-mode",
+            "dir-mode",
+            "uid",
+            "gid",
+            _ALLOW_OUTSIDE,
+        ),
     )
     source_path = _child(path, "source")
     source = check.string(
@@ -600,6 +627,8 @@ def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerC
     dest = check.string(entry, "dest", dest_path, required=absolute_example)
     if dest is not None and not dest.startswith("/"):
         check.report(dest_path, f"{_quote(dest)} — must be {absolute_example}")
+    elif dest is not None and ".." in PurePosixPath(dest).parts:
+        check.report(dest_path, f'{_quote(dest)} — must not contain ".."; write {absolute_example}')
     include = check.strings(
         entry,
         "include",
@@ -620,6 +649,7 @@ def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerC
         dir_mode=_LAYER_DEFAULTS.dir_mode if dir_mode is None else dir_mode,
         uid=_LAYER_DEFAULTS.uid if uid is None else uid,
         gid=_LAYER_DEFAULTS.gid if gid is None else gid,
+        allow_outside=_allow_outside(check, entry, path),
     )
 
 
@@ -653,7 +683,16 @@ def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> Art
     check.only_known(
         entry,
         path,
-        ("files", "artifact-type", "media-type", "annotations", "subject", "tag", "required"),
+        (
+            "files",
+            "artifact-type",
+            "media-type",
+            "annotations",
+            "subject",
+            "tag",
+            "required",
+            _ALLOW_OUTSIDE,
+        ),
     )
     files = check.strings(
         entry,
@@ -689,6 +728,7 @@ def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> Art
         subject=subject,
         tag=tag,
         required=bool(required),
+        allow_outside=_allow_outside(check, entry, path),
     )
 
 
@@ -782,7 +822,7 @@ def parse_settings(
 
     outputs_path = _child(_ROOT, "outputs")
     outputs: Mapping[str, Any] = check.value(table, "outputs", outputs_path, "a table") or {}
-    check.only_known(outputs, outputs_path, ("json",))
+    check.only_known(outputs, outputs_path, ("json", _ALLOW_OUTSIDE))
     outputs_json = check.string(outputs, "json", _child(outputs_path, "json"))
 
     targets = _parse_targets(check, table)
@@ -794,6 +834,7 @@ def parse_settings(
         jobs=jobs or DEFAULT_JOBS,
         allow_nondistributable_artifacts=bool(allow_nondistributable),
         outputs_json=outputs_json,
+        outputs_allow_outside=_allow_outside(check, outputs, outputs_path),
         targets=(DEFAULT_TARGET,) if targets is None else targets,
         default_targets_used=targets is None,
         layers=tuple(_parse_layer(check, entry, at) for entry, at in layers),

@@ -40,6 +40,9 @@ class OcipushError(Exception):
 
     #: What the command line should suggest after the message, if anything.
     hint: str | None = None
+    #: Facts the user should know about what the failure left behind ("tags left
+    #: unchanged: ..."), printed after the message.
+    notes: tuple[str, ...] = ()
 
 
 class InvalidReferenceError(OcipushError, ValueError):

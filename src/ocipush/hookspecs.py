@@ -147,7 +147,9 @@ def ocipush_add_artifacts(project: Project, image: Taggable | None) -> Sequence[
 
     Return :class:`ocipush.plan.PushItem` values with ``role="artifact"``. To attach one to
     the image of this run, set its manifest's ``subject`` to ``image.descriptor()``; the
-    writer then keeps the subject's referrers list (API or fallback tag) up to date.
+    writer then keeps the subject's referrers list (API or fallback tag) up to date. The
+    built-in targets write no tag (the image's nor an artifact's) until every item of the
+    target was accepted, so a refused artifact leaves the image's tags where they were.
 
     :param project: the project being published.
     :param image: the image built in this run, or ``None``.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import stat
 import tarfile
 import tempfile
@@ -22,8 +21,16 @@ from ocipush import media_types as mt
 from ocipush.blobs import FileBlob
 from ocipush.digest import Hasher
 from ocipush.errors import BlobError
+from ocipush.sources import SourceFile, glob_regex
 
-__all__ = ["LayerEntry", "build_layer", "entries_from_directory", "source_date_epoch"]
+__all__ = [
+    "LayerEntry",
+    "build_layer",
+    "entries_from_directory",
+    "entries_from_files",
+    "layer_path",
+    "source_date_epoch",
+]
 
 #: Fixed so that a zlib default change can never change a digest.
 COMPRESS_LEVEL = 6
@@ -75,27 +82,47 @@ class _HashingWriter:
         self._target.flush()
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """``**`` spans directories, ``*`` and ``?`` stay within one path component."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
+def layer_path(path: str) -> str:
+    """``path`` as a normalised absolute path in the image (``//`` and ``.`` collapsed).
+
+    :raises BlobError: when a component is ``..``: no entry may leave ``/``.
+    """
+    parts = PurePosixPath("/" + path).parts[1:]
+    if ".." in parts:
+        raise BlobError(f'"{path}": a path in a layer must not contain ".." (it would leave /)')
+    return "/" + "/".join(parts)
+
+
+def entries_from_files(
+    files: Iterable[SourceFile],
+    dest: str,
+    *,
+    file_mode: int = 0o644,
+    dir_mode: int = 0o755,
+    uid: int = 0,
+    gid: int = 0,
+) -> list[LayerEntry]:
+    """Entries for ``files`` placed under ``dest``, with every folder leading to them.
+
+    A file whose ``relative`` path is empty is the source itself and lands at ``dest``.
+    Files get ``file_mode`` plus execute bits when the source is executable; directories
+    get ``dir_mode``; symbolic links are stored as links.
+    """
+    dest_path = PurePosixPath(layer_path(dest))
+    directories = {str(parent) for parent in dest_path.parents if str(parent) != "/"}
+    entries = []
+    for file in files:
+        target = PurePosixPath(layer_path(str(dest_path / file.relative)))
+        directories.update(str(parent) for parent in target.parents)
+        directories.discard("/")
+        if file.link is not None:
+            entries.append(LayerEntry(str(target), None, 0o777, uid, gid, link=file.link))
         else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out))
+            executable = os.stat(file.path).st_mode & stat.S_IXUSR
+            mode = file_mode | (0o111 if executable else 0)
+            entries.append(LayerEntry(str(target), file.path, mode, uid, gid))
+    directories -= {entry.path for entry in entries}
+    return [*(LayerEntry(d, None, dir_mode, uid, gid) for d in sorted(directories)), *entries]
 
 
 def entries_from_directory(
@@ -109,26 +136,20 @@ def entries_from_directory(
     uid: int = 0,
     gid: int = 0,
 ) -> list[LayerEntry]:
-    """Entries for ``source`` (a directory or one file) placed at ``dest``.
+    """Entries for a tree ocipush made itself (a staging folder, a root file system):
+    no default excludes, and symbolic links kept whatever they point at.
 
-    Files get ``file_mode`` plus execute bits when the source is executable; directories
-    get ``dir_mode``. Globs match paths relative to ``source`` with ``/`` separators.
+    Project content goes through :func:`ocipush.sources.select_files` instead. Globs match
+    paths relative to ``source`` with ``/`` separators.
     """
     if not source.exists():
         raise BlobError(f"{source}: layer source does not exist")
-    dest_path = PurePosixPath(dest)
-    entries = [
-        LayerEntry(str(parent), None, dir_mode, uid, gid)
-        for parent in reversed(dest_path.parents)
-        if str(parent) != "/"
-    ]
+    modes = {"file_mode": file_mode, "dir_mode": dir_mode, "uid": uid, "gid": gid}
     if source.is_file():
-        mode = file_mode | (0o111 if os.access(source, os.X_OK) else 0)
-        return [*entries, LayerEntry(str(dest_path), source, mode, uid, gid)]
-    entries.append(LayerEntry(str(dest_path), None, dir_mode, uid, gid))
-    includes = [_glob_regex(p) for p in include]
-    excludes = [_glob_regex(p) for p in exclude]
-    directories: set[str] = set()
+        return entries_from_files([SourceFile("", source)], dest, **modes)
+    includes = [glob_regex(p) for p in include]
+    excludes = [glob_regex(p) for p in exclude]
+    files = []
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source).as_posix()
         if path.is_dir() and not path.is_symlink():
@@ -137,19 +158,11 @@ def entries_from_directory(
             continue
         if any(r.fullmatch(relative) for r in excludes):
             continue
-        # Intermediate directories of included files, so the layer is self-contained.
-        parts = PurePosixPath(relative).parts
-        for depth in range(1, len(parts)):
-            directories.add("/".join(parts[:depth]))
-        target = str(dest_path / relative)
-        if path.is_symlink():
-            entries.append(LayerEntry(target, None, 0o777, uid, gid, link=os.readlink(path)))
-        else:
-            executable = os.stat(path).st_mode & stat.S_IXUSR
-            entries.append(
-                LayerEntry(target, path, file_mode | (0o111 if executable else 0), uid, gid)
-            )
-    entries += [LayerEntry(str(dest_path / d), None, dir_mode, uid, gid) for d in directories]
+        link = os.readlink(path) if path.is_symlink() else None
+        files.append(SourceFile(relative, path, link))
+    entries = entries_from_files(files, dest, **modes)
+    if not files:  # an empty tree is still its folder
+        entries.append(LayerEntry(layer_path(dest), None, dir_mode, uid, gid))
     return entries
 
 
@@ -167,7 +180,7 @@ def build_layer(
     Returns a blob with ``digest``, ``size`` and ``diff_id`` known.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    unique = {entry.path.rstrip("/") or "/": entry for entry in entries}
+    unique = {layer_path(entry.path): entry for entry in entries}
     ordered = [unique[path] for path in sorted(unique)]
     handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".layer-", suffix=".tmp")
     try:
@@ -199,7 +212,7 @@ def build_layer(
 
 
 def _add(tar: tarfile.TarFile, entry: LayerEntry, mtime: int) -> None:
-    info = tarfile.TarInfo(entry.path.lstrip("/"))
+    info = tarfile.TarInfo(layer_path(entry.path).lstrip("/"))
     info.mode = entry.mode
     info.uid, info.gid = entry.uid, entry.gid
     info.uname = info.gname = ""

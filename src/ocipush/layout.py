@@ -256,6 +256,7 @@ def write_layout(
     tag: str | None = None,
     *,
     allow_nondistributable: bool = False,
+    record: bool = True,
 ) -> Descriptor:
     """Write ``item`` with all its blobs to the layout at ``path``, creating it if needed.
 
@@ -267,7 +268,9 @@ def write_layout(
     :param tag: stored as the entry's ``org.opencontainers.image.ref.name``, replacing any
         entry with the same tag; None adds an untagged entry unless the digest is listed.
     :param allow_nondistributable: also copy nondistributable (foreign) layers.
-    :return: the entry added to ``index.json``.
+    :param record: add the entry to ``index.json``; ``False`` only writes the blobs, so a
+        caller can put everything in place before any tag moves.
+    :return: the entry added to ``index.json`` (or that would be, without ``record``).
     :raises LayoutError: ``path`` is not a layout or cannot be written, or ``tag`` is invalid.
     :raises DigestMismatchError: a blob's content does not match its declared digest.
     """
@@ -282,7 +285,7 @@ def write_layout(
                         _write_blob(path, blob)
             document = manifest_of(node)
             _write_blob(path, BytesBlob(document.raw, document.media_type))
-        return _record(path, item.descriptor(), tag)
+        return _record(path, item.descriptor(), tag) if record else item.descriptor()
     except OSError as exc:
         raise LayoutError(
             f"{exc.filename or path}: cannot write the layout: {exc.strerror or exc}; "

@@ -192,12 +192,17 @@ class Target(Protocol):
 
 @dataclass(frozen=True)
 class Plan:
-    """The whole release: project identity plus one :class:`TargetPlan` per target."""
+    """The whole release: project identity plus one :class:`TargetPlan` per target.
+
+    :ivar notes: what the user should know about the release as a whole.
+    :ivar details: the long form (every file of every layer...), shown with ``-v``.
+    """
 
     project: str
     version: str
     targets: tuple[TargetPlan, ...]
     notes: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -205,15 +210,18 @@ class Plan:
             "version": self.version,
             "targets": [t.to_json() for t in self.targets],
             "notes": list(self.notes),
+            "details": list(self.details),
         }
 
     def render_json(self) -> str:
         return json.dumps(self.to_json(), indent=2)
 
-    def render_table(self) -> str:
-        """A plain-text view for terminals and CI logs."""
+    def render_table(self, *, verbose: bool = False) -> str:
+        """A plain-text view for terminals and CI logs; ``verbose`` adds the details."""
         lines = [f"plan for {self.project} {self.version}"]
         lines += [f"note: {note}" for note in self.notes]
+        if verbose:
+            lines += [f"  {detail}" for detail in self.details]
         for target in self.targets:
             lines.append("")
             lines.append(f"target {target.target} ({target.kind})")

@@ -16,6 +16,7 @@ from ocipush.digest import Digest
 from ocipush.errors import InvalidReferenceError
 
 __all__ = [
+    "CREDENTIALS_PROBLEM",
     "DOCKER_HUB",
     "TAG_PROBLEM",
     "Reference",
@@ -50,6 +51,25 @@ _HOSTNAME = re.compile(
     r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
 )
 _PORT = re.compile(r"[0-9]{1,5}")
+
+
+CREDENTIALS_PROBLEM = "credentials in a reference are not supported; use `ocipush login`"
+_DIGEST_START = re.compile(r"sha(?:256|384|512):")
+
+
+def _refuse_credentials(text: str, host_only: bool = False) -> None:
+    """Stop on ``user:password@`` before anything quotes ``text``: the secret is never shown.
+
+    A digest never holds ``/`` and always starts with its algorithm, so ``@`` followed by a
+    path, or ``user:...@`` followed by anything but a digest, is userinfo.
+    """
+    before, at, after = text.rpartition("@") if host_only else text.partition("@")
+    if not at:
+        return
+    if host_only or "/" in after or (":" in before and not _DIGEST_START.match(after)):
+        scheme, sep, _ = before.partition("://")
+        shown = f"{scheme}://***@{after}" if sep else f"***@{after}"
+        raise InvalidReferenceError(shown, CREDENTIALS_PROBLEM)
 
 
 def _validate_host(host: str, text: str) -> None:
@@ -98,6 +118,7 @@ class Registry:
 
     @classmethod
     def parse(cls, text: str) -> Registry:
+        _refuse_credentials(text.strip().rstrip("/"), host_only=True)
         host = text.strip()
         for prefix in ("https://", "http://"):
             if host.startswith(prefix):
@@ -210,6 +231,7 @@ def parse_repository(text: str) -> Repository:
     """Parse ``[registry/]repository`` (no tag, no digest)."""
     if not text:
         raise InvalidReferenceError(text, "the reference is empty")
+    _refuse_credentials(text)
     if any(c.isspace() for c in text):
         raise InvalidReferenceError(text, "a reference cannot contain white space")
     registry, path = _split_registry(text, text)
@@ -225,6 +247,7 @@ def parse_reference(text: str, *, default_tag: str | None = DEFAULT_TAG) -> Refe
     """
     if not isinstance(text, str) or not text:
         raise InvalidReferenceError(str(text), "the reference is empty")
+    _refuse_credentials(text)
     if text != text.strip() or any(c.isspace() for c in text):
         raise InvalidReferenceError(text, "a reference cannot contain white space")
     name, at, digest_text = text.partition("@")

@@ -6,18 +6,24 @@ sources that the writer mounts (same registry) or streams straight into the targ
 
 from __future__ import annotations
 
+import json
+import re
 from typing import BinaryIO
 
 from ocipush import media_types as mt
 from ocipush.blobs import RemoteBlob
 from ocipush.digest import Digest, digest_of
-from ocipush.errors import DigestMismatchError, RegistryError
+from ocipush.errors import DigestMismatchError, ManifestError, RegistryError
 from ocipush.images import Image, ImageIndex, Taggable
 from ocipush.model import Descriptor, Index, Manifest, Platform, parse_manifest
 from ocipush.reference import Reference, Repository
 from ocipush.transport import Transport
 
 __all__ = ["Remote"]
+
+#: Pages of a tag list read before giving up (distribution ignores ``n``: one page).
+_TAG_PAGES = 100
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 class Remote:
@@ -53,6 +59,33 @@ class Remote:
             )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
         return parse_manifest(raw, media_type, where=where)
+
+    def tags(self, repository: Repository) -> list[str]:
+        """Every tag of ``repository``, following ``Link`` pages (a bounded number of them)."""
+        found: list[str] = []
+        url: str | None = f"/v2/{repository.path}/tags/list"
+        for _ in range(_TAG_PAGES):
+            if url is None:
+                return found
+            response = self.transport.request(
+                repository.registry,
+                "GET",
+                url,
+                scopes=[repository.scope("pull")],
+                what=f"list tags of {repository.name}",
+            )
+            try:
+                tags = json.loads(response.data).get("tags") or []
+            except (ValueError, AttributeError):
+                tags = None
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise ManifestError(repository.name, "the tag list is not a list of tags")
+            found += tags
+            link = _NEXT_LINK.search(response.headers.get("Link", ""))
+            url = link.group(1) if link else None
+        if url is not None:
+            raise ManifestError(repository.name, f"more than {_TAG_PAGES} pages of tags")
+        return found
 
     def get(self, ref: Reference) -> Taggable:
         """The image or index at ``ref``: child manifests fetched, blobs left remote."""

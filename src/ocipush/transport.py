@@ -26,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, SSLError, TimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ocipush import __version__
+from ocipush.answers import check_api_answer, check_ping
 from ocipush.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
 from ocipush.errors import (
     AuthError,
@@ -354,6 +355,9 @@ class Transport:
             except Urllib3Error as exc:
                 last_error = exc
                 continue
+            check_ping(
+                registry.host, redact_url(url), response.status, response.headers, response.data
+            )
             if response.status == 401:
                 header = response.headers.get("WWW-Authenticate", "")
                 challenges = parse_challenges(header)
@@ -508,6 +512,7 @@ class Transport:
         stream: bool = False,
         what: str = "",
         repository: Repository | None = None,
+        api: bool = True,
     ) -> BaseHTTPResponse:
         """Send a request to ``registry`` and return the response if its status is expected.
 
@@ -519,6 +524,8 @@ class Transport:
         :param what: the operation, for error messages ("upload blob sha256:...").
         :param repository: whose credentials to use; by default the repository in the URL's
             path, else the one the push scope names.
+        :param api: the answer must be the registry API, so an HTML page is an error even
+            with an expected status (off for probes that may land on a web page).
         :raises RegistryError: for an unexpected status, with the registry's error codes.
         :raises TransportError: when the connection fails or times out.
         """
@@ -554,6 +561,11 @@ class Transport:
                     )
             break
         if response.status in expected:
+            if api:
+                body = b"" if stream else response.data
+                check_api_answer(
+                    method, redact_url(full_url), response.status, response.headers, body, what
+                )
             return response
         raise self._error(registry, method, full_url, response, what, scopes, auth)
 

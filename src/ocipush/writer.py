@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ocipush import media_types as mt
+from ocipush.answers import check_blob_head
 from ocipush.blobs import Blob, StreamBlob
 from ocipush.digest import CHUNK, Digest, Hasher
 from ocipush.errors import (
     AuthError,
     BlobError,
     ManifestError,
+    OcipushError,
     PushInterruptedError,
     RegistryError,
     TransportError,
@@ -32,10 +34,11 @@ from ocipush.keychain import Keychain
 from ocipush.model import Descriptor, Index, Manifest
 from ocipush.progress import ProgressCallback, ProgressTracker
 from ocipush.reference import Reference, Registry, Repository
+from ocipush.remote import Remote
 from ocipush.retry import RetryPolicy, is_temporary
 from ocipush.transport import Timeouts, Transport
 
-__all__ = ["PushResult", "Writer", "token_scopes"]
+__all__ = ["Deleted", "PushResult", "Writer", "token_scopes"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,20 @@ class PushResult:
             f"{len(self.uploaded)} blobs uploaded, {len(self.mounted)} mounted, "
             f"{len(self.existing)} already present"
         )
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What :meth:`Writer.delete` removed.
+
+    :ivar digest: the manifest the reference named.
+    :ivar tags: the tags that no longer exist.
+    :ivar manifest: whether the manifest itself was deleted (else only the tag).
+    """
+
+    digest: Digest
+    tags: tuple[str, ...]
+    manifest: bool
 
 
 def _blobs_path(repository: Repository, suffix: str) -> str:
@@ -100,6 +117,10 @@ def _session_lost(error: BaseException) -> bool:
 
 def _blob_retryable(error: BaseException) -> bool:
     return is_temporary(error) or _session_lost(error)
+
+
+def _names(refs: Sequence[Reference]) -> str:
+    return ", ".join(str(ref) for ref in refs)
 
 
 def _short(blob: Blob) -> str:
@@ -252,10 +273,22 @@ class Writer:
 
     def multi_write(self, items: Mapping[Reference, Taggable]) -> dict[Reference, Descriptor]:
         """Push several images/indexes, sharing blob uploads between refs of one repository."""
+        return self.publish([items])
+
+    def publish(
+        self, stages: Sequence[Mapping[Reference, Taggable]]
+    ) -> dict[Reference, Descriptor]:
+        """Push ``stages`` in order, each complete by digest (blobs, children, manifest,
+        referrers), and only then every tag of every stage.
+
+        Put what others name first (an image before the artifacts whose subject it is): a
+        tag then moves only once everything of this call that depends on it was accepted, and
+        a failure anywhere leaves every tag where it was (the error's notes name them).
+        """
         push = _Push(self)
         self.last_result = push.result
         try:
-            return self._multi_write(push, items)
+            return self._publish(push, stages)
         except KeyboardInterrupt:
             push.cancelled.set()
             # Workers stop at their next request or body piece; waiting for them makes the
@@ -296,12 +329,20 @@ class Writer:
         finally:
             push.close()
 
-    def has_blob(self, repository: Repository, digest: Digest) -> bool:
-        """Whether ``repository`` holds blob ``digest`` (a HEAD request; writes nothing)."""
-        return self._blob_exists(repository, digest, [repository.scope("pull")])
+    def has_blob(self, repository: Repository, digest: Digest, size: int | None = None) -> bool:
+        """Whether ``repository`` holds blob ``digest`` (a HEAD request; writes nothing).
 
-    def delete(self, ref: Reference) -> Digest:
-        """Delete the manifest ``ref`` names (a tag is resolved to its digest first)."""
+        :param size: the blob's size, which the registry's answer must match.
+        """
+        return self._blob_exists(repository, digest, size, [repository.scope("pull")])
+
+    def delete(self, ref: Reference, *, force: bool = False) -> Deleted:
+        """Delete what ``ref`` names: only the tag where the registry can (distribution
+        spec 1.1), else the manifest, which takes every tag naming it along.
+
+        :param force: delete the manifest even when other tags name it.
+        :raises OcipushError: naming those other tags, when there are any and not ``force``.
+        """
         repository = ref.repository
         scopes = [repository.scope("pull,push")]
         digest = ref.digest or self._head_manifest_digest(repository, ref.identifier, scopes)
@@ -312,33 +353,107 @@ class Writer:
                 status=404,
                 context=f"delete {ref}: no such manifest",
             )
-        self.retry.call(
+        if ref.digest is None and ref.tag is not None:
+            # Registries without tag deletion refuse it (distribution 2.8: 400 DIGEST_INVALID).
+            if self._delete_manifest(ref, ref.tag, scopes, expected=(200, 202, 400, 404, 405)):
+                return Deleted(digest, (ref.tag,), manifest=False)
+            others = [
+                tag
+                for tag in Remote(self.transport).tags(repository)
+                if tag != ref.tag and self._head_manifest_digest(repository, tag, scopes) == digest
+            ]
+            if others and not force:
+                named = (
+                    f"tag {others[0]} names"
+                    if len(others) == 1
+                    else (f"tags {', '.join(others)} name")
+                )
+                error = OcipushError(
+                    f"delete {ref}: {repository.registry.host} can only delete the manifest "
+                    f"{digest}, and {named} it too, so they would go as well; nothing was "
+                    "deleted"
+                )
+                error.hint = "pass --force to delete the manifest with all its tags"
+                raise error
+            self._delete_manifest(ref, str(digest), scopes)
+            return Deleted(digest, (ref.tag, *others), manifest=True)
+        self._delete_manifest(ref, str(digest), scopes)
+        return Deleted(digest, (), manifest=True)
+
+    def _delete_manifest(
+        self,
+        ref: Reference,
+        identifier: str,
+        scopes: Sequence[str],
+        *,
+        expected: Sequence[int] = (200, 202),
+    ) -> bool:
+        """DELETE a manifest by ``identifier``; whether the registry accepted it."""
+        response = self.retry.call(
             lambda: self.transport.request(
-                repository.registry,
+                ref.registry,
                 "DELETE",
-                _manifests_path(repository, str(digest)),
+                _manifests_path(ref.repository, identifier),
                 scopes=scopes,
-                expected=(200, 202),
+                expected=expected,
                 what=f"delete {ref}",
             ),
             what=f"delete {ref}",
         )
-        return digest
+        return response.status in (200, 202)
 
     # -- orchestration --------------------------------------------------------------------
 
-    def _multi_write(
-        self, push: _Push, items: Mapping[Reference, Taggable]
+    def _publish(
+        self, push: _Push, stages: Sequence[Mapping[Reference, Taggable]]
     ) -> dict[Reference, Descriptor]:
-        nodes: list[_Node] = []
         blobs_by_repo: dict[Repository, list[Blob]] = {}
+        for items in stages:
+            for ref, item in items.items():
+                for node in self._nodes(ref.repository, item):
+                    if isinstance(node.item, Image):
+                        blobs_by_repo.setdefault(node.repository, []).extend(node.item.layers)
+        self._prepare_scopes(push, blobs_by_repo)
+        tags = [ref for items in stages for ref in items if ref.digest is None and ref.tag]
+        try:
+            for items in stages:
+                self._put_by_digest(push, items)
+        except OcipushError as error:
+            if tags and not isinstance(error, PushInterruptedError):
+                error.notes = (*error.notes, f"tags left unchanged: {_names(tags)}")
+            raise
+        results: dict[Reference, Descriptor] = {}
+        for items in stages:
+            for ref, item in items.items():
+                document = manifest_of(item)
+                descriptor = document.descriptor()
+                if ref.digest is None and ref.tag is not None:
+                    push.tagging = True
+                    try:
+                        descriptor = self._put_manifest(
+                            push, ref.repository, ref.tag, document, first_put=False
+                        )
+                    except OcipushError as error:
+                        moved = tags[: tags.index(ref)]
+                        note = f"tags left unchanged: {_names(tags[len(moved) :])}"
+                        if moved:
+                            note += f"; already moved: {_names(moved)}"
+                        error.notes = (*error.notes, note)
+                        raise
+                results[ref] = Descriptor(
+                    descriptor.media_type,
+                    descriptor.digest,
+                    descriptor.size,
+                    platform=item.platform,
+                )
+        return results
+
+    def _put_by_digest(self, push: _Push, items: Mapping[Reference, Taggable]) -> None:
+        """Everything of ``items`` but their tags: blobs, children, each manifest by digest
+        (which also updates its subject's referrers)."""
+        nodes: list[_Node] = []
         for ref, item in items.items():
             nodes.extend(self._nodes(ref.repository, item))
-        for node in nodes:
-            if isinstance(node.item, Image):
-                blobs_by_repo.setdefault(node.repository, []).extend(node.item.layers)
-        self._prepare_scopes(push, blobs_by_repo)
-
         present = self._existing_manifests(push, nodes)
         todo = [n for n in nodes if (n.repository, id(n.item)) not in present]
         images = [n.item for n in todo if isinstance(n.item, Image)]
@@ -380,29 +495,14 @@ class Writer:
                     for n in level
                 ]
             )
-        # Phase 4: the tags (or digests) asked for, only now that everything is in place.
-        results: dict[Reference, Descriptor] = {}
+        # Phase 4: each top-level manifest by digest. A registry that stores something else
+        # is caught before any tag moves, and the subject's referrers are updated once.
         put_by_digest: set[tuple[Repository, Digest]] = set()
         for ref, item in items.items():
             document = manifest_of(item)
             if (ref.repository, document.digest) not in put_by_digest:
-                # By digest first: a registry that stores something else is caught before
-                # any tag moves, and the subject's referrers are updated once.
                 self._put_manifest(push, ref.repository, str(document.digest), document)
                 put_by_digest.add((ref.repository, document.digest))
-            descriptor = document.descriptor()
-            if ref.digest is None and ref.tag is not None:
-                push.tagging = True
-                descriptor = self._put_manifest(
-                    push, ref.repository, ref.tag, document, first_put=False
-                )
-            results[ref] = Descriptor(
-                descriptor.media_type,
-                descriptor.digest,
-                descriptor.size,
-                platform=item.platform,
-            )
-        return results
 
     def _nodes(self, repository: Repository, item: Taggable) -> list[_Node]:
         """``item``'s sub-manifests with their heights (0 = the root, pushed by tag)."""
@@ -503,7 +603,7 @@ class Writer:
         scopes = push.scopes[registry]
         digest = blob.digest
         push.check_cancelled()
-        if digest is not None and self._blob_exists(repository, digest, scopes):
+        if digest is not None and self._blob_exists(repository, digest, blob.size, scopes):
             self._settled(push, counted, blob, push.result.existing)
             log.info("%s: %s already present", repository.name, digest)
             return
@@ -554,17 +654,23 @@ class Writer:
         counted[0] += amount
         push.tracker.advance(amount)
 
-    def _blob_exists(self, repository: Repository, digest: Digest, scopes: Sequence[str]) -> bool:
+    def _blob_exists(
+        self, repository: Repository, digest: Digest, size: int | None, scopes: Sequence[str]
+    ) -> bool:
+        path = _blobs_path(repository, str(digest))
         response = self.transport.request(
             repository.registry,
             "HEAD",
-            _blobs_path(repository, str(digest)),
+            path,
             scopes=scopes,
             expected=(200, 403, 404),
             what=f"check blob {digest}",
         )
         # Some registries (Artifactory) answer 403 for absent content: treat it as absent.
-        return response.status == 200
+        if response.status != 200:
+            return False
+        check_blob_head(path, digest, size, response.headers)
+        return True
 
     def _start_upload(
         self, repository: Repository, blob: Blob, scopes: Sequence[str], *, mount: bool = True
@@ -898,6 +1004,8 @@ class Writer:
             headers={"Accept": mt.OCI_INDEX},
             expected=(200, 400, 404, 405),
             what=f"check referrers API for {subject.digest}",
+            # Some registries redirect an unknown path to an HTML page: that means "no API".
+            api=False,
         )
         if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
             log.info("%s: registry lists referrers of %s itself", repository.name, subject.digest)

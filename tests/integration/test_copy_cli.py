@@ -137,9 +137,35 @@ def test_tag_and_delete(registry, repo_name, tmp_path, capsys):
 
     code, out, err = _run(capsys, "delete", f"{registry.host}/{repo_name}:stable")
 
-    assert (code, out, err) == (0, f"{registry.host}/{repo_name}@{digest}\n", "")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: delete {registry.host}/{repo_name}:stable: {registry.host} can only delete "
+        f"the manifest {digest}, and tag v1 names it too, so they would go as well; nothing "
+        "was deleted\nhint: pass --force to delete the manifest with all its tags\n"
+    )
+    assert registry_get_manifest(registry.host, repo_name, "stable")[0] == image.manifest().raw
+
+    code, out, err = _run(capsys, "delete", f"{registry.host}/{repo_name}:stable", "--force")
+
+    name = f"{registry.host}/{repo_name}"
+    assert (code, out, err) == (0, f"{name}@{digest}\n{name}:stable\n{name}:v1\n", "")
+    for tag in ("stable", "v1"):
+        with pytest.raises(ToolError, match=": 404 "):
+            registry_get_manifest(registry.host, repo_name, tag)
+
+
+def test_delete_of_a_tag_alone_deletes_the_manifest(registry, repo_name, tmp_path, capsys):
+    image = make_image({"alone.txt": b"one tag\n"})
+    write_layout(tmp_path / "layout", image, "v1")
+    ref = f"{registry.host}/{repo_name}:v1"
+    assert _run(capsys, "copy", f"oci:{tmp_path / 'layout'}:v1", ref, "--no-progress")[0] == 0
+
+    code, out, err = _run(capsys, "delete", ref)
+
+    digest = image.manifest().digest
+    assert (code, out, err) == (0, f"{registry.host}/{repo_name}@{digest}\n{ref}\n", "")
     with pytest.raises(ToolError, match=": 404 "):
-        registry_get_manifest(registry.host, repo_name, "stable")
+        registry_get_manifest(registry.host, repo_name, str(digest))
 
 
 def test_bad_reference_exits_2(registry, repo_name, tmp_path, capsys):

@@ -251,7 +251,10 @@ def test_client_certificate_from_certs_d_is_presented(pki, tmp_path):
             with server_context.wrap_socket(conn, server_side=True) as tls:
                 seen.append(tls.getpeercert())
                 tls.recv(65536)
-                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                tls.sendall(
+                    b"HTTP/1.1 200 OK\r\nDocker-Distribution-API-Version: registry/2.0\r\n"
+                    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

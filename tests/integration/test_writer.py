@@ -24,7 +24,7 @@ import pytest
 from ocipush import media_types as mt
 from ocipush.blobs import BytesBlob, FileBlob, StreamBlob
 from ocipush.digest import Digest, digest_of
-from ocipush.errors import AuthError, DigestMismatchError, RegistryError
+from ocipush.errors import AuthError, DigestMismatchError, OcipushError, RegistryError
 from ocipush.images import Image, ImageIndex
 from ocipush.keychain import Credentials, StaticKeychain
 from ocipush.model import Platform
@@ -33,7 +33,7 @@ from ocipush.reference import Repository, parse_reference, parse_repository
 from ocipush.remote import Remote
 from ocipush.retry import RetryPolicy
 from ocipush.testing import LocalRegistry
-from ocipush.writer import Writer
+from ocipush.writer import Deleted, Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_config, make_image, make_tar, make_tar_gz_layer
 from support.proxy import Proxy, ResetRequest, Respond, Rule, Stall
@@ -319,11 +319,53 @@ def test_write_layer_put_tag_and_delete(registry, repo_name):
     assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:stable") == manifest.raw
     assert skopeo_inspect_raw(f"{registry.host}/{repo_name}@{manifest.digest}") == manifest.raw
 
-    deleted = writer.delete(_ref(registry.host, repo_name, "stable"))
+    deleted = writer.delete(_ref(registry.host, repo_name, "stable"), force=True)
 
-    assert deleted == manifest.digest
+    assert deleted == Deleted(manifest.digest, ("stable", "v1"), manifest=True)
     assert _tag_absent(registry.host, repo_name, "stable")
+    assert _tag_absent(registry.host, repo_name, "v1")
     assert _tag_absent(registry.host, repo_name, str(manifest.digest))
+
+
+def test_delete_by_tag_refuses_when_other_tags_name_the_manifest(registry, repo_name):
+    """distribution 2.8 deletes manifests, not tags: deleting "a" would silently take "b"."""
+    image = make_image({"shared.txt": b"two tags, one manifest\n"})
+    writer = _writer()
+    writer.multi_write(
+        {_ref(registry.host, repo_name, "a"): image, _ref(registry.host, repo_name, "b"): image}
+    )
+    ref = _ref(registry.host, repo_name, "a")
+
+    with pytest.raises(OcipushError) as caught:
+        writer.delete(ref)
+
+    digest = image.manifest().digest
+    assert str(caught.value) == (
+        f"delete {ref}: {registry.host} can only delete the manifest {digest}, and tag b "
+        "names it too, so they would go as well; nothing was deleted"
+    )
+    assert caught.value.hint == "pass --force to delete the manifest with all its tags"
+    for tag in ("a", "b"):
+        assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:{tag}") == image.manifest().raw
+
+
+def test_delete_by_tag_deletes_only_the_tag_where_the_registry_can(
+    registry, repo_name, proxy_factory
+):
+    """distribution 2.8 cannot delete a tag; the proxy answers 202 as an OCI distribution 1.1
+    registry does, so only that DELETE is sent and the manifest stays."""
+    image = make_image({"kept.txt": b"only the tag goes\n"})
+    writer = _writer()
+    writer.multi_write({_ref(registry.host, repo_name, t): image for t in ("a", "b")})
+    proxy = proxy_factory(registry.url)
+    proxy.add_rule(Rule(Respond(202), method="DELETE", path="/manifests/a$"))
+    digest = image.manifest().digest
+
+    deleted = Writer().delete(parse_reference(f"{proxy.host}/{repo_name}:a"))
+
+    assert deleted == Deleted(digest, ("a",), manifest=False)
+    assert [e.path for e in proxy.find("DELETE")] == [f"/v2/{repo_name}/manifests/a"]
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}@{digest}") == image.manifest().raw
 
 
 def test_delete_of_a_missing_tag_names_it(registry, repo_name):

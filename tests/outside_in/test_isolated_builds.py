@@ -64,6 +64,11 @@ PLAIN = '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.bu
 DYNAMIC = 'dynamic = ["version"]'
 
 
+def _release_tags(tags: set[str]) -> set[str]:
+    """``tags`` less the ``sha256-<hex>`` referrers fallback tags (SBOM, provenance)."""
+    return {tag for tag in tags if not tag.startswith("sha256-")}
+
+
 def registry_target(registry, repo: str) -> str:
     return (
         "[[tool.ocipush.targets]]\n"
@@ -83,7 +88,10 @@ def test_isolated_python_m_build_publishes_an_image_that_runs(
 
     assert built.returncode == 0, built.stdout + built.stderr
     assert f"ocipush: published {registry.host}/{repo_name}:1.2.3@sha256:" in built.stderr
-    assert skopeo_list_tags(f"{registry.host}/{repo_name}") == {"1.2.3", "1.2", "latest"}
+    tags = skopeo_list_tags(f"{registry.host}/{repo_name}")
+    assert _release_tags(tags) == {"1.2.3", "1.2", "latest"}
+    # The SBOM and provenance, through the referrers fallback tag of distribution 2.8.
+    assert [t for t in tags if t.startswith("sha256-")]
     output = run_image(f"{registry.host}/{repo_name}:1.2.3", tmp_path / "run")
     assert output.startswith("bars 1.2.3 with idna 3.")
     assert output.rstrip().endswith("b'xn--bcher-kva.de'")
@@ -107,7 +115,11 @@ def test_ocipush_push_in_a_clean_checkout_builds_the_wheel_with_a_dynamic_versio
         pushed.stderr
     )
     assert pushed.stdout.splitlines()[0].startswith(f"{registry.host}/{repo_name}:1.2.3@sha256:")
-    assert skopeo_list_tags(f"{registry.host}/{repo_name}") == {"1.2.3", "1.2", "latest"}
+    assert _release_tags(skopeo_list_tags(f"{registry.host}/{repo_name}")) == {
+        "1.2.3",
+        "1.2",
+        "latest",
+    }
     assert run_image(f"{registry.host}/{repo_name}:latest", tmp_path / "run").startswith(
         "bars 1.2.3 with idna 3."
     )

@@ -11,6 +11,7 @@ not pushed; with ``required = true`` the run stops instead.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 from pathlib import Path
@@ -23,10 +24,11 @@ from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.hookspecs import hookimpl
 from ocipush.images import Image, Taggable
 from ocipush.model import Descriptor
-from ocipush.plan import PushItem
+from ocipush.plan import Plan, PushItem
 from ocipush.project import Project
 from ocipush.reference import parse_reference
 from ocipush.remote import Remote
+from ocipush.sources import inside, outside_problem
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,12 @@ def _files(project: Project, config: ArtifactConfig, path: str) -> list[Path]:
         matches = sorted(Path(m) for m in glob.glob(absolute, recursive=True) if Path(m).is_file())
         if not matches:
             raise _problem(key, f'"{pattern}" matched no file under {project.root}')
+        # The distributions of this run are meant, wherever the build frontend put them.
+        distributions = {d.resolve() for d in (project.wheel, project.sdist) if d is not None}
+        for match in matches:
+            meant = config.allow_outside or match.resolve() in distributions
+            if not meant and not inside(match, project.root):
+                raise outside_problem(key, str(match), match, project.root)
         found += [m for m in matches if m not in found]
     return found
 
@@ -127,3 +135,15 @@ def ocipush_add_artifacts(project: Project, image: Taggable | None) -> list[Push
             PushItem(artifact, "artifact", tags, name=config.artifact_type, skipped_tags=skipped)
         )
     return items
+
+
+@hookimpl
+def ocipush_modify_plan(plan: Plan, project: Project) -> Plan | None:
+    """Say which artifacts may take files from outside the project root."""
+    notes = [
+        f"artifact tool.ocipush.artifacts[{number}] ({config.artifact_type}) may take files "
+        "from outside the project root (allow-outside = true)"
+        for number, config in enumerate(project.settings.artifacts)
+        if config.allow_outside
+    ]
+    return dataclasses.replace(plan, notes=(*plan.notes, *notes)) if notes else None

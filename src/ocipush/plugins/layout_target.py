@@ -70,6 +70,14 @@ class LayoutTarget:
         refs: list[str] = []
         artifacts: list[str] = []
         digest: str | None = None
+        # Every item's blobs first: no tag moves until everything of this target is written.
+        for item in plan.items:
+            write_layout(
+                self.path,
+                item.item,
+                allow_nondistributable=self.allow_nondistributable,
+                record=False,
+            )
         for item in plan.items:
             tags: Sequence[str | None] = self._tags(item) or (None,)
             for tag in tags:

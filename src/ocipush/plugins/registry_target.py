@@ -68,7 +68,11 @@ class RegistryTarget:
                 and source.registry == repository.registry
             ):
                 return "mount", source.name
-            if check and blob.digest is not None and self.writer.has_blob(repository, blob.digest):
+            if (
+                check
+                and blob.digest is not None
+                and self.writer.has_blob(repository, blob.digest, blob.size)
+            ):
                 return "present", None
             return "upload", None
 
@@ -101,23 +105,22 @@ class RegistryTarget:
 
     def push(self, plan: TargetPlan, *, progress: ProgressCallback | None) -> TargetResult:
         self.writer.progress = progress
+        # Images first, as artifacts and referrers may name them as their subject; the
+        # writer moves every tag only once all stages were accepted.
+        stages: list[dict[Reference, Taggable]] = [{}, {}]
+        for item in plan.items:
+            stage = stages[0 if item.role == "image" else 1]
+            for ref in self._item_refs(item, manifest_of(item.item).digest):
+                stage[ref] = item.item
+        pushed = self.writer.publish([stage for stage in stages if stage])
         refs: list[str] = []
         artifacts: list[str] = []
         digest: str | None = None
-        # Images first: artifacts may name them as their subject.
-        for role_is_image in (True, False):
-            batch: dict[Reference, Taggable] = {}
-            for item in plan.items:
-                if (item.role == "image") != role_is_image:
-                    continue
-                item_digest = manifest_of(item.item).digest
-                for ref in self._item_refs(item, item_digest):
-                    batch[ref] = item.item
-            if not batch:
-                continue
-            for ref, descriptor in self.writer.multi_write(batch).items():
+        for stage_number, stage in enumerate(stages):
+            for ref in stage:
+                descriptor = pushed[ref]
                 refs.append(str(ref) if ref.tag is None else f"{ref}@{descriptor.digest}")
-                if role_is_image:
+                if stage_number == 0:
                     digest = str(descriptor.digest)
                 elif str(descriptor.digest) not in artifacts:
                     artifacts.append(str(descriptor.digest))
