@@ -149,8 +149,8 @@ def test_python_is_found_in_the_debian_base_files(
     assert (rootfs / "usr/bin/hello").read_text().startswith(f"#!{PYTHON}\n")
     assert (rootfs / SITE.lstrip("/") / "greetlib" / "__init__.py").is_file()
     base_layer = _manifest(registry.host, BASE_REPO, debian_base.split("@")[1])["layers"][0]
-    listing = root / "build" / "ocipush" / "listings" / (
-        base_layer["digest"].replace(":", "-") + ".json"
+    listing = (
+        root / "build" / "ocipush" / "listings" / (base_layer["digest"].replace(":", "-") + ".json")
     )
     assert "/usr/bin/python3.11" in listing.read_text()
 
