@@ -155,6 +155,35 @@ def test_python_is_found_in_the_debian_base_files(
     assert "/usr/bin/python3.11" in listing.read_text()
 
 
+def test_nonroot_user_is_added_to_a_debian_base_and_runs_the_app(
+    registry, repo_name, debian_base, tmp_path, capsys
+):
+    root = write_app(tmp_path / "app", image={"base": debian_base, "user": "nonroot"})
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert runtime["process"]["user"]["uid"] == 65532
+    assert runtime["process"]["user"]["gid"] == 65532
+    passwd = (rootfs / "etc" / "passwd").read_text()
+    assert passwd.startswith("root:x:0:0:root:/root:/bin/bash\n")  # Debian's, kept
+    assert passwd.endswith("nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    assert (rootfs / "etc" / "group").read_text().endswith("nonroot:x:65532:\n")
+    assert (rootfs / "home" / "nonroot").is_dir()  # owned by 65532: see test_image_users
+    env = dict(entry.split("=", 1) for entry in runtime["process"]["env"])
+    result = subprocess.run(
+        ["chroot", "--userspec=65532:65532", str(rootfs), "/bin/sh", "-c", "id -u && hello"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "65532\nHello from hello-app\n"), result.stderr
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    assert len(manifest["layers"]) == 3  # Debian, user nonroot, app
+
+
 # -- reproducibility and the layer cache ------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ file layers from configuration and plugins.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ocipush.image.facts import BuildFacts, BuiltImage
 from ocipush.image.listing import base_files
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
+from ocipush.image.users import NONROOT, nonroot_layer
 from ocipush.images import Image, ImageIndex, Taggable
 from ocipush.layers import source_date_epoch
 from ocipush.model import Platform
@@ -145,14 +147,20 @@ class ImageBuilder:
     def _build_one(self, platform: Platform) -> _Built:
         base = self.base.image(platform)
         cache = self.project.cache_dir
+        # Listed only when something needs the base's files, and then once.
+        files = functools.cache(lambda: base_files(base.layers, cache))
         runtime = detect_python(
             environment_of(base.config),
             python=self.settings.python,
             site_packages=self.settings.site_packages,
             base=self.base.name,
-            files=(lambda: base_files(base.layers, cache)) if base.layers else None,
+            files=files if base.layers else None,
         )
         layers: list[tuple[Blob, str]] = []
+        if self.settings.user == NONROOT:
+            users = nonroot_layer(files(), cache / "layers", mtime=self.mtime)
+            if users is not None:
+                layers.append((users, f"ocipush: user {NONROOT}"))
         deps, dependencies = self._dependency_layer(platform, runtime)
         if deps is not None:
             layers.append((deps, f"ocipush: dependencies for {platform}"))

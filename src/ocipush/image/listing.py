@@ -25,18 +25,23 @@ __all__ = ["BaseFiles", "base_files"]
 
 log = logging.getLogger(__name__)
 
+#: Small files whose text is kept with the listing (user and group databases).
+KEPT_FILES = frozenset({"/etc/passwd", "/etc/group"})
+_KEPT_LIMIT = 1024 * 1024
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 #: Bump when the cached format changes, so stale listings are not read.
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class BaseFiles:
     """The merged file list: absolute path -> ``(kind, link target)``; kind is ``"f"``,
-    ``"d"`` or ``"l"`` (symbolic link, with its target as written)."""
+    ``"d"`` or ``"l"`` (symbolic link, with its target as written); and the text of the
+    :data:`KEPT_FILES` the base has."""
 
     entries: Mapping[str, tuple[str, str]]
+    contents: Mapping[str, str]
 
     def exists(self, path: str) -> bool:
         return path in self.entries
@@ -58,8 +63,12 @@ def _normal(name: str) -> str:
     return "/" if name in ("", ".") else "/" + name
 
 
-def _list_layer(blob: Blob) -> list[tuple[str, str, str]]:
-    """Stream ``blob`` and return its tar entries; the data is skipped, never kept."""
+_Listing = tuple[list[tuple[str, str, str]], dict[str, str]]
+
+
+def _list_layer(blob: Blob) -> _Listing:
+    """Stream ``blob`` and return its tar entries and the text of the kept files; other
+    data is skipped, never kept."""
     compressed = blob.media_type not in (mt.OCI_LAYER_UNCOMPRESSED, mt.OCI_LAYER_NONDIST)
     if "zstd" in blob.media_type:
         raise BaseImageError(
@@ -67,6 +76,7 @@ def _list_layer(blob: Blob) -> list[tuple[str, str, str]]:
             "find the Python in it; set python and site-packages under [tool.ocipush.image]"
         )
     listed: list[tuple[str, str, str]] = []
+    kept: dict[str, str] = {}
     with blob.open() as raw:
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         try:
@@ -76,16 +86,21 @@ def _list_layer(blob: Blob) -> list[tuple[str, str, str]]:
                     target = member.linkname if member.issym() else ""
                     if member.islnk():
                         target = _normal(member.linkname)
-                    listed.append((_normal(member.name), kind, target))
+                    path = _normal(member.name)
+                    listed.append((path, kind, target))
+                    if path in KEPT_FILES and member.isfile() and member.size <= _KEPT_LIMIT:
+                        data = tar.extractfile(member)
+                        if data is not None:
+                            kept[path] = data.read().decode("utf-8", "replace")
         except (tarfile.TarError, OSError, EOFError) as error:
             raise BaseImageError(
                 f"base layer {blob.describe()} is not a readable tar ({error}); choose "
                 "another base, or set python and site-packages under [tool.ocipush.image]"
             ) from None
-    return listed
+    return listed, kept
 
 
-def _cached_listing(blob: Blob, cache_dir: Path) -> list[tuple[str, str, str]]:
+def _cached_listing(blob: Blob, cache_dir: Path) -> _Listing:
     digest = blob.digest
     file = None
     if digest is not None:
@@ -93,24 +108,28 @@ def _cached_listing(blob: Blob, cache_dir: Path) -> list[tuple[str, str, str]]:
         try:
             cached = json.loads(file.read_text(encoding="utf-8"))
             if cached.get("format") == _FORMAT:
-                return [tuple(entry) for entry in cached["entries"]]
+                entries = [(str(p), str(k), str(t)) for p, k, t in cached["entries"]]
+                return entries, dict(cached["contents"])
         except (OSError, ValueError, KeyError, AttributeError):
             pass
     log.info("listing the files of base layer %s", blob.describe())
-    listed = _list_layer(blob)
+    listed, kept = _list_layer(blob)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
         partial = file.with_suffix(".partial")
-        partial.write_text(json.dumps({"format": _FORMAT, "entries": listed}), encoding="utf-8")
+        record = {"format": _FORMAT, "entries": listed, "contents": kept}
+        partial.write_text(json.dumps(record), encoding="utf-8")
         partial.replace(file)
-    return listed
+    return listed, kept
 
 
 def base_files(layers: Iterable[Blob], cache_dir: Path) -> BaseFiles:
     """The files of the root filesystem ``layers`` make, each layer listed once per cache."""
     merged: dict[str, tuple[str, str]] = {}
+    contents: dict[str, str] = {}
     for blob in layers:
-        for path, kind, target in _cached_listing(blob, cache_dir):
+        listed, kept = _cached_listing(blob, cache_dir)
+        for path, kind, target in listed:
             parent, _, name = path.rpartition("/")
             parent = parent or "/"
             if name == _OPAQUE:
@@ -123,4 +142,6 @@ def base_files(layers: Iterable[Blob], cache_dir: Path) -> BaseFiles:
                     del merged[known]
             else:
                 merged[path] = (kind, target)
-    return BaseFiles(merged)
+                contents.pop(path, None)
+        contents.update(kept)
+    return BaseFiles(merged, {p: text for p, text in contents.items() if p in merged})
