@@ -63,8 +63,6 @@ def test_every_problem_is_reported_with_its_key():
         "tool.ocipush.image.colour: unknown key — known keys: base, platforms, entrypoint, cmd, "
         "env, workdir, user, ports, volumes, labels, annotations, python, site-packages, "
         "requirements, uid, gid",
-        'tool.ocipush.image.base: missing — name the base image, e.g. "docker.io/library/'
-        'python:3.12-slim@sha256:…", or "scratch" for none',
         'tool.ocipush.image.platforms: "linux" — expected os/architecture[/variant], e.g. '
         "linux/arm64",
         "tool.ocipush.image.entrypoint: [] — name the program to run, e.g. ['/usr/local/bin/app']",

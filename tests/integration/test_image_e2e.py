@@ -184,6 +184,71 @@ def test_nonroot_user_is_added_to_a_debian_base_and_runs_the_app(
     assert len(manifest["layers"]) == 3  # Debian, user nonroot, app
 
 
+@pytest.fixture(scope="module")
+def default_bases(registry, debian_base) -> str:
+    """A stand-in for docker.io/library/python on the local registry: 3.11-slim is the
+    Debian base (its Python is 3.11), 3.12-slim a python.org-like base saying 3.12."""
+    repository = f"{registry.host}/ocipush-tests/library/python"
+    skopeo_copy(debian_base, f"{repository}:3.11-slim")
+    fake = push_fake_base(
+        registry.host,
+        "ocipush-tests/bases/python312",
+        ("linux/amd64",),
+        env=("PATH=/usr/local/bin:/usr/bin:/bin", "PYTHON_VERSION=3.12.7"),
+    )
+    skopeo_copy(fake, f"{repository}:3.12-slim", all_images=True)
+    return repository
+
+
+def test_without_a_base_the_lowest_allowed_python_slim_image_is_used(
+    registry, repo_name, default_bases, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("OCIPUSH_DEFAULT_BASE", default_bases)
+    root = write_app(tmp_path / "app", image={}, requires_python=">=3.10")
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    # No 3.10-slim in the repository: 3.11 is the lowest it has that >=3.10 allows.
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == (
+        f"{default_bases}:3.11-slim"
+    )
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert _run(rootfs, runtime) == "Hello from hello-app\n"
+
+
+def test_requires_python_picks_the_default_base_series(
+    registry, repo_name, default_bases, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("OCIPUSH_DEFAULT_BASE", default_bases)
+    root = write_app(tmp_path / "app", image={}, requires_python=">=3.12")
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == (
+        f"{default_bases}:3.12-slim"
+    )
+    rootfs, _ = _unpack(target, tmp_path / "unpacked")
+    assert (rootfs / "usr/local/lib/python3.12/site-packages/hello_app/__init__.py").is_file()
+
+
+def test_a_default_base_that_fits_no_series_is_a_clear_error(
+    registry, default_bases, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("OCIPUSH_DEFAULT_BASE", default_bases)
+    root = write_app(tmp_path / "app", image={}, requires_python=">=3.13")
+
+    code = main(["plan", "--project", str(root)])
+
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: tool.ocipush.image.base: not set, and the registry has none of "
+        f"{default_bases}:3.13-slim, {default_bases}:3.14-slim, {default_bases}:3.15-slim; "
+        "set base, or point OCIPUSH_DEFAULT_BASE at a repository that has them"
+    )
+
+
 # -- reproducibility and the layer cache ------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ from ocipush.layers import source_date_epoch
 from ocipush.model import Platform
 from ocipush.project import Project, metadata_from_wheel
 
-__all__ = ["DEFAULT_PLATFORM", "ImageBuilder"]
+__all__ = ["DEFAULT_PLATFORM", "ImageBuilder", "project_wheel"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,22 @@ class _Built:
     runtime: PythonRuntime
     layers: tuple[tuple[Blob, str], ...]
     dependencies: tuple[Dependency, ...] = ()
+
+
+def project_wheel(project: Project) -> Path:
+    """The project's wheel of this release, which the image installs.
+
+    :raises ImageError: there is none, saying how to build it.
+    """
+    wheel = project.wheel
+    if wheel is None:
+        raise ImageError(
+            f"tool.ocipush.image: no wheel of {project.metadata.name} "
+            f"{project.metadata.version} was built in this run or found in "
+            f"{project.dist_dir}; build it first (python -m build --wheel) or publish "
+            "through the ocipush.backend build backend"
+        )
+    return wheel
 
 
 class ImageBuilder:
@@ -75,19 +91,8 @@ class ImageBuilder:
         self.extra_layers = tuple(extra_layers)
         self.mtime = source_date_epoch(dict(project.environ))
         self.created = timestamp(self.mtime)
-        self.wheel = self._wheel()
+        self.wheel = project_wheel(project)
         self._app_layers: dict[PythonRuntime, Blob] = {}
-
-    def _wheel(self) -> Path:
-        wheel = self.project.wheel
-        if wheel is None:
-            raise ImageError(
-                f"tool.ocipush.image: no wheel of {self.project.metadata.name} "
-                f"{self.project.metadata.version} was built in this run or found in "
-                f"{self.project.dist_dir}; build it first (python -m build --wheel) or publish "
-                "through the ocipush.backend build backend"
-            )
-        return wheel
 
     # -- the whole image ------------------------------------------------------------------
 

@@ -52,7 +52,8 @@ def _empty() -> Mapping[str, str]:
 class ImageSettings:
     """The validated table. ``None`` means "not configured: use the default".
 
-    :ivar base: a reference (``docker.io/library/python:3.12-slim@sha256:…``) or ``scratch``.
+    :ivar base: a reference (``docker.io/library/python:3.12-slim@sha256:…``) or ``scratch``;
+        ``""`` when not set: the default base (:mod:`ocipush.image.default_base`).
     :ivar platforms: the platforms to build; ``()`` means the base's that the dependencies
         can satisfy (``linux/amd64`` on scratch).
     :ivar ports: ``"8080/tcp"`` style, protocol always spelled out.
@@ -60,7 +61,7 @@ class ImageSettings:
         installs the wheel's ``Requires-Dist``.
     """
 
-    base: str
+    base: str = ""
     platforms: tuple[Platform, ...] = ()
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
@@ -180,12 +181,6 @@ def parse_image_settings(
         if key not in _KEYS:
             reader.report(key, f"unknown key — known keys: {', '.join(_KEYS)}")
     base = reader.string("base")
-    if base is None and "base" not in table:
-        reader.report(
-            "base",
-            'missing — name the base image, e.g. "docker.io/library/python:3.12-slim@sha256:…", '
-            'or "scratch" for none',
-        )
     platforms = reader.strings("platforms", _platform_problem)
     entrypoint = reader.strings("entrypoint")
     if entrypoint == ():
