@@ -62,7 +62,7 @@ def test_every_problem_is_reported_with_its_key():
     assert problems == [
         "tool.ocipush.image.colour: unknown key — known keys: base, platforms, entrypoint, cmd, "
         "env, workdir, user, ports, volumes, labels, annotations, python, site-packages, "
-        "requirements, uid, gid",
+        "requirements, uid, gid, compile-bytecode",
         'tool.ocipush.image.platforms: "linux" — expected os/architecture[/variant], e.g. '
         "linux/arm64",
         "tool.ocipush.image.entrypoint: [] — name the program to run, e.g. ['/usr/local/bin/app']",

@@ -14,7 +14,9 @@ files in it, manifest digests and the registry's access log.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import marshal
 import shutil
 import subprocess
 import tempfile
@@ -294,6 +296,28 @@ def test_reproducible_and_an_app_change_rebuilds_only_the_app_layer(
     # (both name the new wheel's digest).
     assert sum(r.method == "PATCH" for r in registry.requests()) - patches_before == 4
     print(f"app-only rebuild+push: {app_only_seconds:.2f} s")
+
+
+def test_compile_bytecode_adds_reproducible_pycs_for_the_image_python(
+    registry, repo_name, debian_base, tmp_path, capsys, pip_offline
+):
+    settings = {"base": debian_base, "compile-bytecode": True}
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    first = write_app(tmp_path / "a", image=settings, dependencies=("greetlib",))
+    second = write_app(tmp_path / "b", image=settings, dependencies=("greetlib",))
+    assert _planned(first, target, capsys) == _planned(second, target, capsys)
+    _push(first, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    site = rootfs / SITE.lstrip("/")
+    for module in ("hello_app", "greetlib"):
+        pyc = site / module / "__pycache__" / "__init__.cpython-311.pyc"
+        data = pyc.read_bytes()
+        assert data[:4] == importlib.util.MAGIC_NUMBER  # Python 3.11's, the image's
+        assert int.from_bytes(data[4:8], "little") == 0b01  # hash-based, unchecked
+        # Tracebacks name the file where it is in the image.
+        assert marshal.loads(data[16:]).co_filename == f"{SITE}/{module}/__init__.py"
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
 
 
 # -- several platforms ------------------------------------------------------------------------

@@ -203,6 +203,7 @@ class ImageBuilder:
             uid=settings.uid,
             gid=settings.gid,
             what=f"dependencies for {platform} ({len(dependencies)} distributions)",
+            bytecode=settings.compile_bytecode,
         )
         return layer, dependencies
 
@@ -216,6 +217,7 @@ class ImageBuilder:
                 mtime=self.mtime,
                 uid=self.settings.uid,
                 gid=self.settings.gid,
+                bytecode=self.project.environ if self.settings.compile_bytecode else None,
             )
         return self._app_layers[runtime]
 

@@ -41,6 +41,7 @@ _KEYS = (
     "requirements",
     "uid",
     "gid",
+    "compile-bytecode",
 )
 
 
@@ -77,6 +78,7 @@ class ImageSettings:
     requirements: str | None = None
     uid: int = 0
     gid: int = 0
+    compile_bytecode: bool = False
 
     @property
     def is_scratch(self) -> bool:
@@ -128,6 +130,13 @@ class _Reader:
             self.report(key, f"{json.dumps(value)} — expected a table of strings")
             return _empty()
         return MappingProxyType(dict(value))
+
+    def boolean(self, key: str) -> bool:
+        value = self.table.get(key, False)
+        if not isinstance(value, bool):
+            self.report(key, f"{json.dumps(value)} — expected true or false")
+            return False
+        return value
 
     def integer(self, key: str) -> int:
         value = self.table.get(key, 0)
@@ -208,6 +217,7 @@ def parse_image_settings(
         requirements=reader.string("requirements"),
         uid=reader.integer("uid"),
         gid=reader.integer("gid"),
+        compile_bytecode=reader.boolean("compile-bytecode"),
     )
     if len(set(settings.platforms)) != len(settings.platforms):
         reader.report("platforms", "lists a platform twice; name each once")
