@@ -14,18 +14,28 @@ files in it, manifest digests and the registry's access log.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import marshal
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from image.sample import make_wheelhouse, push_fake_base, use_wheelhouse, write_app
+from image.sample import (
+    build_wheel,
+    make_wheelhouse,
+    push_fake_base,
+    use_wheelhouse,
+    write_app,
+    write_greetlib,
+)
 from ocipush.cli import main
 from ocipush.config import TargetConfig
 from ocipush.publish import execute, make_plan, open_project
@@ -249,6 +259,81 @@ def test_a_default_base_that_fits_no_series_is_a_clear_error(
         f"{default_bases}:3.13-slim, {default_bases}:3.14-slim, {default_bases}:3.15-slim; "
         "set base, or point OCIPUSH_DEFAULT_BASE at a repository that has them"
     )
+
+
+# -- pinned dependency sets ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def newer_wheelhouse(tmp_path_factory, wheelhouse) -> Path:
+    """greetlib 1.0 and 2.0: what pip picks unpinned is 2.0."""
+    directory = tmp_path_factory.mktemp("newer-wheelhouse")
+    shutil.copytree(wheelhouse, directory / "wheels")
+    build_wheel(write_greetlib(directory / "greetlib-2", version="2.0"), directory / "wheels")
+    return directory / "wheels"
+
+
+def _installed_greetlib(rootfs: Path) -> list[str]:
+    return sorted(p.name for p in (rootfs / SITE.lstrip("/")).glob("greetlib-*.dist-info"))
+
+
+def _locked_app(root: Path, debian_base: str, lock: str) -> Path:
+    settings = {"base": debian_base, "requirements": lock}
+    return write_app(root, image=settings, dependencies=("greetlib",), requires_python=">=3.10")
+
+
+def test_uv_lock_pins_the_older_dependency(
+    registry, repo_name, debian_base, wheelhouse, newer_wheelhouse, tmp_path, capsys, monkeypatch
+):
+    use_wheelhouse(monkeypatch, newer_wheelhouse)
+    root = _locked_app(tmp_path / "app", debian_base, "uv.lock")
+    # Locked while only greetlib 1.0 existed.
+    subprocess.run(
+        [sys.executable, "-m", "uv", "lock", "--no-index", "--find-links", str(wheelhouse)],
+        cwd=root,
+        env={**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-cache")},
+        check=True,
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+    )
+    build_wheel(root, root / "dist")  # newer than the lock, as a release build's would be
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert _installed_greetlib(rootfs) == ["greetlib-1.0.dist-info"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+
+
+def test_pylock_pins_the_older_dependency_and_checks_its_hash(
+    registry, repo_name, debian_base, wheelhouse, newer_wheelhouse, tmp_path, capsys, monkeypatch
+):
+    use_wheelhouse(monkeypatch, newer_wheelhouse)
+    root = _locked_app(tmp_path / "app", debian_base, "pylock.toml")
+    wheel = next(wheelhouse.glob("greetlib-1.0-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = (
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\nname = "greetlib"\n'
+        f'version = "1.0"\nwheels = [{{ url = "{wheel.as_uri()}", '
+        f'hashes = {{ sha256 = "{digest}" }} }}]\n'
+    )
+    (root / "pylock.toml").write_text(lock)
+    build_wheel(root, root / "dist")
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, _ = _unpack(target, tmp_path / "unpacked")
+    assert _installed_greetlib(rootfs) == ["greetlib-1.0.dist-info"]
+
+    # A wheel that does not match the lock's hash is refused, and nothing is pushed.
+    (root / "pylock.toml").write_text(lock.replace(digest, "0" * 64))
+    build_wheel(root, root / "dist")
+    shutil.rmtree(root / "build")
+    code = main(["push", "--no-progress", "--project", str(root), "--target", f"{target}-bad"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "downloading the wheels failed" in err
+    assert "do not match the hashes" in err.lower()
 
 
 # -- reproducibility and the layer cache ------------------------------------------------------

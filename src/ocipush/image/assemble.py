@@ -27,6 +27,7 @@ from ocipush.image.deps import (
 from ocipush.image.errors import ImageError, MissingWheelError
 from ocipush.image.facts import BuildFacts, BuiltImage
 from ocipush.image.listing import base_files
+from ocipush.image.locks import is_lock, locked_dependencies
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
 from ocipush.image.users import NONROOT, nonroot_layer
@@ -177,22 +178,31 @@ class ImageBuilder:
         self, platform: Platform, runtime: PythonRuntime
     ) -> tuple[Blob | None, tuple[Dependency, ...]]:
         settings, project = self.settings, self.project
-        if settings.requirements is not None:
-            requirements = ["-r", str(project.root / settings.requirements)]
-            source, exclude = settings.requirements, None
+        if settings.requirements is not None and is_lock(settings.requirements):
+            dependencies = locked_dependencies(
+                project.root / settings.requirements,
+                platform=platform,
+                runtime=runtime,
+                exclude=project.metadata.name,
+                environ=project.environ,
+            )
         else:
-            if not wheel_requirements(self.wheel):
+            if settings.requirements is not None:
+                requirements = ["-r", str(project.root / settings.requirements)]
+                source, exclude = settings.requirements, None
+            elif wheel_requirements(self.wheel):
+                requirements = [str(self.wheel)]
+                source, exclude = self.wheel.name, project.metadata.name
+            else:
                 return None, ()  # nothing to resolve: spare the pip run
-            requirements = [str(self.wheel)]
-            source, exclude = self.wheel.name, project.metadata.name
-        dependencies = resolve_dependencies(
-            requirements,
-            platform=platform,
-            runtime=runtime,
-            exclude=exclude,
-            environ=project.environ,
-            source=source,
-        )
+            dependencies = resolve_dependencies(
+                requirements,
+                platform=platform,
+                runtime=runtime,
+                exclude=exclude,
+                environ=project.environ,
+                source=source,
+            )
         layer = dependency_layer(
             dependencies,
             platform=platform,

@@ -48,6 +48,7 @@ __all__ = [
     "dependency_layer",
     "dependency_licenses",
     "pip_platform_tags",
+    "platform_machine",
     "resolve_dependencies",
     "wheel_requirements",
 ]
@@ -104,8 +105,8 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return [r for r in requirements if not _EXTRA_MARKER.search(r)]
 
 
-def pip_platform_tags(platform: Platform) -> list[str]:
-    """The wheel platform tags an image of ``platform`` runs (pure wheels always qualify)."""
+def platform_machine(platform: Platform) -> str:
+    """The machine name of ``platform`` as wheel tags and ``uname -m`` spell it."""
     if platform.os != "linux":
         raise DependencyError(
             f"tool.ocipush.image.platforms: {platform} — only linux images can get "
@@ -120,6 +121,12 @@ def pip_platform_tags(platform: Platform) -> list[str]:
             f"tool.ocipush.image.platforms: {platform} — no wheel platform tag is known for "
             f"this architecture; known: {', '.join(sorted(_MACHINES))}, arm/v6, arm/v7"
         )
+    return machine
+
+
+def pip_platform_tags(platform: Platform) -> list[str]:
+    """The wheel platform tags an image of ``platform`` runs (pure wheels always qualify)."""
+    machine = platform_machine(platform)
     tags = [f"manylinux_2_{minor}_{machine}" for minor in _GLIBC_MINORS]
     if machine in ("x86_64", "i686"):
         tags += [f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"manylinux1_{machine}"]
