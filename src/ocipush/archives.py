@@ -39,6 +39,7 @@ __all__ = [
     "is_archive_reference",
     "local_image",
     "parse_archive_reference",
+    "unpack_oci_archive",
     "write_archive",
     "write_archive_file",
 ]
@@ -311,3 +312,42 @@ def _unwritable(path: Path, exc: OSError) -> LayoutError:
         f"{exc.filename or path}: cannot write the archive: {exc.strerror or exc}; "
         "check that the directory is writable and has free space"
     )
+
+
+def unpack_oci_archive(archive: Path, into: Path) -> None:
+    """Extract the OCI layout in ``archive`` into the empty directory ``into``.
+
+    Only regular files and directories whose names stay inside ``into`` are taken; anything
+    else (links, devices, ``..``) means the file is not an archive ocipush should trust.
+
+    :raises LayoutError: the file cannot be read or is not a tarred OCI layout.
+    """
+    root = into.resolve()
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                target = (root / member.name).resolve()
+                if not target.is_relative_to(root) or not (member.isfile() or member.isdir()):
+                    raise LayoutError(
+                        f"{archive}: entry {member.name!r} is not a plain file inside the "
+                        "archive; it is not an OCI archive ocipush reads"
+                    )
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                assert source is not None
+                with source, target.open("wb") as out:
+                    while data := source.read(CHUNK):
+                        out.write(data)
+    except (OSError, tarfile.TarError) as error:
+        raise LayoutError(
+            f"{archive}: cannot be read as an OCI archive ({error}); name a tar written by "
+            "oci-archive: or `skopeo copy … oci-archive:…`"
+        ) from None
+    if not (root / "oci-layout").is_file():
+        raise LayoutError(
+            f"{archive}: holds no oci-layout file, so it is not an OCI archive (a docker "
+            "archive is read by docker load or podman load, not by ocipush)"
+        )

@@ -565,9 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
         "copy",
         help="copy an image or index between registries, OCI layouts, archives and engines",
         description=(
-            "Copy SRC to DST. Each is a registry reference (ghcr.io/acme/app:1.0) or an OCI "
-            "layout (oci:PATH[:TAG]); DST may also be oci-archive:PATH[:TAG], "
-            "docker-archive:PATH[:NAME:TAG] or docker-daemon:NAME[:TAG] (a local engine, "
+            "Copy SRC to DST. Each is a registry reference (ghcr.io/acme/app:1.0), an OCI "
+            "layout (oci:PATH[:TAG]) or an OCI archive (oci-archive:PATH[:TAG]); DST may also "
+            "be docker-archive:PATH[:NAME:TAG] or docker-daemon:NAME[:TAG] (a local engine, "
             "through DOCKER_HOST). Blobs are mounted within a registry and streamed "
             "between registries, never stored on disk."
         ),

@@ -12,22 +12,26 @@ destination's referrers list (API or fallback tag) consistent as each one lands.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ocipush.archives import (
+    DOCKER_ARCHIVE_PREFIX,
     ArchiveReference,
     docker_name,
     is_archive_reference,
     local_image,
     parse_archive_reference,
     repo_tag,
+    unpack_oci_archive,
     write_archive_file,
 )
 from ocipush.attest.intoto import PREDICATE_TYPE_ANNOTATION
 from ocipush.daemon import DAEMON_PREFIX, Daemon
 from ocipush.digest import Digest
+from ocipush.errors import OcipushError
 from ocipush.images import ImageIndex, Taggable
 from ocipush.layout import (
     is_layout_reference,
@@ -85,6 +89,8 @@ class _RegistryPlace:
 class _LayoutPlace:
     path: Path
     tag: str | None
+    #: What keeps ``path`` alive (the temporary directory an archive was unpacked into).
+    keep: object = field(default=None, compare=False, repr=False)
 
     def root(self) -> Taggable:
         return read_layout(self.path, self.tag)
@@ -97,10 +103,26 @@ class _LayoutPlace:
 
 
 def open_place(text: str, remote: Remote) -> Place:
-    """``oci:PATH[:TAG]`` or a registry reference."""
+    """``oci:PATH[:TAG]``, ``oci-archive:PATH[:TAG]`` (unpacked into a temporary directory
+    that lives as long as the place) or a registry reference.
+
+    :raises OcipushError: ``text`` names a docker archive or an engine, which ocipush only
+        writes.
+    """
     if is_layout_reference(text):
         layout = parse_layout_reference(text)
         return _LayoutPlace(layout.path, layout.tag)
+    if text.startswith((DOCKER_ARCHIVE_PREFIX, DAEMON_PREFIX)):
+        kind = text.partition(":")[0]
+        raise OcipushError(
+            f"{text}: ocipush writes {kind}: but does not read it; read from a registry, "
+            "an oci: layout or an oci-archive: instead"
+        )
+    if is_archive_reference(text):
+        archive = parse_archive_reference(text)
+        scratch = tempfile.TemporaryDirectory(prefix="ocipush-archive-")
+        unpack_oci_archive(archive.path, Path(scratch.name))
+        return _LayoutPlace(Path(scratch.name), archive.tag, keep=scratch)
     return _RegistryPlace(parse_reference(text), remote)
 
 

@@ -169,3 +169,31 @@ def test_an_engine_that_is_not_running_is_a_clear_error(project, monkeypatch, ca
     assert code == 1
     assert f"error: no Docker-compatible engine answers at unix://{tmp_path}/absent.sock" in err
     assert "start Docker (or `podman system service`), or point DOCKER_HOST" in err
+
+
+def test_copy_from_an_oci_archive_to_a_registry_brings_its_referrers(
+    project, registry, repo_name, capsys
+):
+    assert _run(capsys, "build", "--project", str(project))[0] == 0
+    archive = project / "dist" / "app-oci.tar"
+    target = f"{registry.host}/{repo_name}:copied"
+
+    code, out, err = _run(capsys, "copy", f"oci-archive:{archive}:2.0.0", target)
+
+    assert code == 0, err
+    manifest = skopeo_inspect_raw(f"oci-archive:{archive}:2.0.0")
+    assert out.strip() == f"{registry.host}/{repo_name}@{_sha256(manifest)}"
+    assert skopeo_inspect_raw(target) == manifest
+    assert main(["referrers", target]) == 0
+    listed = capsys.readouterr().out
+    assert f"{ARTIFACT_TYPE}  on {_sha256(manifest)}" in listed
+
+
+def test_a_docker_archive_is_not_a_copy_source(project, capsys, tmp_path):
+    code, _, err = _run(capsys, "copy", f"docker-archive:{tmp_path}/x.tar", "oci:out")
+
+    assert code == 1
+    assert err == (
+        f"error: docker-archive:{tmp_path}/x.tar: ocipush writes docker-archive: but does not "
+        "read it; read from a registry, an oci: layout or an oci-archive: instead\n"
+    )
