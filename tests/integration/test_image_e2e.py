@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -334,6 +335,26 @@ def test_pylock_pins_the_older_dependency_and_checks_its_hash(
     assert code == 1
     assert "downloading the wheels failed" in err
     assert "do not match the hashes" in err.lower()
+
+
+def test_resolver_uv_gives_the_same_image_as_pip(
+    registry, repo_name, debian_base, newer_wheelhouse, tmp_path, capsys, monkeypatch
+):
+    use_wheelhouse(monkeypatch, newer_wheelhouse)
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    planned = {}
+    for resolver in ("pip", "uv"):
+        settings = {"base": debian_base, "resolver": resolver}
+        root = write_app(tmp_path / resolver, image=settings, dependencies=("greetlib>=1",))
+        planned[resolver] = _planned(root, target, capsys)
+        (record,) = (root / "build" / "ocipush" / "deps").glob("*.json")
+        layer = root / "build" / "ocipush" / "layers" / json.loads(record.read_text())["file"]
+        with tarfile.open(layer) as tar:
+            names = tar.getnames()
+        assert f"{SITE.lstrip('/')}/greetlib-2.0.dist-info/METADATA" in names  # the newest
+
+    assert planned["uv"] == planned["pip"]  # same wheels (greetlib 2.0), same layers, same image
 
 
 # -- reproducibility and the layer cache ------------------------------------------------------

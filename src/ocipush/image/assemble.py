@@ -31,6 +31,7 @@ from ocipush.image.locks import is_lock, locked_dependencies
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
 from ocipush.image.users import NONROOT, nonroot_layer
+from ocipush.image.uv_resolve import uv_resolve
 from ocipush.images import Image, ImageIndex, Taggable
 from ocipush.layers import source_date_epoch
 from ocipush.model import Platform
@@ -188,21 +189,31 @@ class ImageBuilder:
             )
         else:
             if settings.requirements is not None:
-                requirements = ["-r", str(project.root / settings.requirements)]
+                file = str(project.root / settings.requirements)
+                requirements, lines = ["-r", file], [f"-r {file}"]
                 source, exclude = settings.requirements, None
             elif wheel_requirements(self.wheel):
-                requirements = [str(self.wheel)]
+                requirements, lines = [str(self.wheel)], wheel_requirements(self.wheel)
                 source, exclude = self.wheel.name, project.metadata.name
             else:
                 return None, ()  # nothing to resolve: spare the pip run
-            dependencies = resolve_dependencies(
-                requirements,
-                platform=platform,
-                runtime=runtime,
-                exclude=exclude,
-                environ=project.environ,
-                source=source,
-            )
+            if settings.resolver == "uv":
+                dependencies = uv_resolve(
+                    lines,
+                    platform=platform,
+                    runtime=runtime,
+                    environ=project.environ,
+                    source=source,
+                )
+            else:
+                dependencies = resolve_dependencies(
+                    requirements,
+                    platform=platform,
+                    runtime=runtime,
+                    exclude=exclude,
+                    environ=project.environ,
+                    source=source,
+                )
         layer = dependency_layer(
             dependencies,
             platform=platform,

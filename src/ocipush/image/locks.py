@@ -39,7 +39,7 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["is_lock", "locked_dependencies"]
+__all__ = ["is_lock", "locked_dependencies", "pylock_dependencies", "uv_program"]
 
 #: Seconds ``uv export`` may take (it reads the lock; no network with ``--frozen``).
 UV_TIMEOUT = 120
@@ -51,7 +51,11 @@ def is_lock(name: str) -> bool:
     return file == "uv.lock" or (file.startswith("pylock.") and file.endswith(".toml"))
 
 
-def _uv() -> str:
+def uv_program() -> str:
+    """uv on ``PATH``, or the one the ``uv`` package installed.
+
+    :raises DependencyError: neither is there.
+    """
     found = shutil.which("uv")
     if found is None:
         try:
@@ -62,9 +66,9 @@ def _uv() -> str:
             found = None
     if found is None:
         raise DependencyError(
-            "tool.ocipush.image.requirements: reading uv.lock needs uv; install it "
-            "(pip install uv), or export the lock once: uv export --format pylock.toml "
-            "-o pylock.toml, and name pylock.toml"
+            'ocipush needs uv for uv.lock and resolver = "uv"; install it (pip install uv), '
+            "or for a uv.lock export it once (uv export --format pylock.toml -o pylock.toml) "
+            "and name pylock.toml"
         )
     return str(found)
 
@@ -73,7 +77,7 @@ def _pylock_text(lock: Path, environ: Mapping[str, str]) -> str:
     if lock.name != "uv.lock":
         return lock.read_text(encoding="utf-8")
     command = [
-        _uv(),
+        uv_program(),
         *("export", "--format", "pylock.toml"),
         *("--frozen", "--no-dev", "--no-emit-project", "--quiet"),
     ]
@@ -140,7 +144,18 @@ def locked_dependencies(
     :raises DependencyError: the lock is malformed, naming the entry.
     :raises MissingWheelError: a package applies but has no wheel for ``platform``.
     """
-    text = _pylock_text(lock, environ)
+    return pylock_dependencies(
+        _pylock_text(lock, environ), lock, platform=platform, runtime=runtime, exclude=exclude
+    )
+
+
+def pylock_dependencies(
+    text: str, lock: Path, *, platform: Platform, runtime: PythonRuntime, exclude: str | None
+) -> tuple[Dependency, ...]:
+    """The wheels the PEP 751 document ``text`` pins for ``platform``.
+
+    :param lock: the file it stands for: messages name it, relative wheel paths start there.
+    """
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -159,7 +174,7 @@ def locked_dependencies(
         if not isinstance(package, dict):
             raise DependencyError(f"{where} is not a table")
         name = _field(package, "name", str, where)
-        if canonicalize_name(name) == canonicalize_name(exclude):
+        if exclude is not None and canonicalize_name(name) == canonicalize_name(exclude):
             continue
         if not _applies(package.get("marker"), environment, where):
             continue

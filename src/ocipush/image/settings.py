@@ -17,11 +17,13 @@ from typing import Any
 from ocipush.errors import ConfigProblem
 from ocipush.model import Platform
 
-__all__ = ["SCRATCH", "ImageSettings", "parse_image_settings"]
+__all__ = ["RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
 
 #: The ``base`` that means "no base": only the layers ocipush makes.
 SCRATCH = "scratch"
 
+#: The values ``resolver`` takes; pip, the first, is the default.
+RESOLVERS = ("pip", "uv")
 _ROOT = "tool.ocipush.image"
 _PORT = re.compile(r"(?P<number>[0-9]{1,5})(?:/(?P<protocol>tcp|udp|sctp))?")
 _KEYS = (
@@ -42,6 +44,7 @@ _KEYS = (
     "uid",
     "gid",
     "compile-bytecode",
+    "resolver",
 )
 
 
@@ -79,6 +82,7 @@ class ImageSettings:
     uid: int = 0
     gid: int = 0
     compile_bytecode: bool = False
+    resolver: str = RESOLVERS[0]
 
     @property
     def is_scratch(self) -> bool:
@@ -218,7 +222,10 @@ def parse_image_settings(
         uid=reader.integer("uid"),
         gid=reader.integer("gid"),
         compile_bytecode=reader.boolean("compile-bytecode"),
+        resolver=reader.string("resolver") or RESOLVERS[0],
     )
+    if settings.resolver not in RESOLVERS:
+        reader.report("resolver", f'"{settings.resolver}" — expected "pip" (the default) or "uv"')
     if len(set(settings.platforms)) != len(settings.platforms):
         reader.report("platforms", "lists a platform twice; name each once")
     return (None if reader.problems else settings), reader.problems
