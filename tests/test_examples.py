@@ -95,11 +95,10 @@ def test_hello_app_builds_runs_and_pushes_through_the_backend(tmp_path, registry
     assert (rootfs / "usr/local/lib/python3.11/dist-packages/hello_app/__init__.py").is_file()
 
 
-@pytest.fixture(scope="module")
-def motd_site(tmp_path_factory) -> Path:
-    """The plugin-layer example installed (from a copy) into a directory of its own."""
-    scratch = tmp_path_factory.mktemp("plugin-layer")
-    source = _copy("plugin-layer", scratch)
+def _installed_example(name: str, tmp_path_factory) -> Path:
+    """The example plugin ``name`` installed (from a copy) into a directory of its own."""
+    scratch = tmp_path_factory.mktemp(name)
+    source = _copy(name, scratch)
     site = scratch / "site"
     _run(
         [
@@ -109,6 +108,11 @@ def motd_site(tmp_path_factory) -> Path:
         env=_environ(),
     )
     return site
+
+
+@pytest.fixture(scope="module")
+def motd_site(tmp_path_factory) -> Path:
+    return _installed_example("plugin-layer", tmp_path_factory)
 
 
 def _ocipush(
@@ -289,18 +293,7 @@ def test_demo_without_a_registry_falls_back_to_the_layout():
 
 @pytest.fixture(scope="module")
 def token_command_site(tmp_path_factory) -> Path:
-    """The plugin-credentials example installed (from a copy) into a directory of its own."""
-    scratch = tmp_path_factory.mktemp("plugin-credentials")
-    source = _copy("plugin-credentials", scratch)
-    site = scratch / "site"
-    _run(
-        [
-            *(sys.executable, "-m", "pip", "install", "--no-deps", "--no-index"),
-            *("--no-build-isolation", "--target", str(site), str(source)),
-        ],
-        env=_environ(),
-    )
-    return site
+    return _installed_example("plugin-credentials", tmp_path_factory)
 
 
 def test_plugin_credentials_pushes_with_the_token_its_command_prints(
