@@ -254,3 +254,31 @@ def test_push_with_username_and_password_stdin(
     code, _, err = _run(capsys, "push", "--project", str(project), "--target", target)
     assert code == 1
     assert f"authentication to {htpasswd_registry.host} as anonymous failed" in err
+
+
+def test_no_build_takes_dist_as_it_is_even_when_older_than_the_sources(
+    project, registry, repo_name, capsys
+):
+    (project / "static" / "late.html").write_text("<p>edited after the build</p>\n")
+
+    code, out, err = _run(capsys, "build", "--project", str(project), "--no-build")
+
+    assert code == 0, err
+    assert err == (
+        "ocipush: --no-build: using dist/cli_app-2.0.0-py3-none-any.whl as it is\n"
+        "ocipush: --no-build: using dist/cli_app-2.0.0.tar.gz as it is\n"
+    )
+    assert out.splitlines()[0] == f"oci:{project}/dist/oci:2.0.0"
+
+
+def test_no_build_without_the_files_is_a_usage_error(project, capsys):
+    (project / "dist" / "cli_app-2.0.0.tar.gz").unlink()
+
+    code, out, err = _run(capsys, "push", "--project", str(project), "--no-build")
+
+    assert (code, out) == (2, "")
+    assert err.endswith(
+        f"error: --no-build: no sdist of cli-app 2.0.0 in {project / 'dist'}; build it "
+        "(python -m build) or drop --no-build to let ocipush build it\n"
+    )
+    assert not (project / "dist" / "oci").exists()
