@@ -43,6 +43,7 @@ from ocipush.publish import execute, make_plan, open_project
 from ocipush.testing import DEBIAN_PYTHON as PYTHON
 from ocipush.testing import DEBIAN_SITE_PACKAGES as SITE
 from ocipush.testing import debian_base_layer, push_base_image
+from support.engine import PodmanEngine
 from support.tools import registry_get_manifest, skopeo_copy, umoci_unpack
 
 RUN_TIMEOUT = 60
@@ -260,6 +261,45 @@ def test_a_default_base_that_fits_no_series_is_a_clear_error(
         f"{default_bases}:3.13-slim, {default_bases}:3.14-slim, {default_bases}:3.15-slim; "
         "set base, or point OCIPUSH_DEFAULT_BASE at a repository that has them"
     )
+
+
+def test_the_image_loaded_into_an_engine_runs_from_there(
+    registry, debian_base, tmp_path, capsys, monkeypatch, tmp_path_factory
+):
+    """``ocipush build --target docker-daemon:…`` into podman's Docker-compatible API: the
+    user's "run it locally" path, with no registry involved. The container podman makes of
+    it is exported and run in a chroot (this sandbox forbids podman's own rlimit setup)."""
+    engine = PodmanEngine(tmp_path_factory.mktemp("engine")).start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", engine.host)
+        root = write_app(tmp_path / "app", image={"base": debian_base, "user": "nonroot"})
+        code = main(
+            ["build", "--no-progress", "--project", str(root), "--target", "docker-daemon:hello"]
+        )
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out.startswith("docker-daemon:hello:1.0.0@sha256:")
+
+        config = engine.inspect("hello:1.0.0")["Config"]
+        assert (config["User"], config["Entrypoint"]) == ("65532:65532", ["/usr/bin/hello"])
+        container = engine.podman("create", "hello:1.0.0").decode().strip()
+        rootfs = tmp_path / "exported"
+        rootfs.mkdir()
+        exported = tmp_path / "exported.tar"
+        exported.write_bytes(engine.podman("export", container))
+        subprocess.run(["tar", "-xf", str(exported), "-C", str(rootfs)], check=True)
+    finally:
+        engine.stop()
+    env = dict(entry.split("=", 1) for entry in config["Env"])
+    result = subprocess.run(
+        ["chroot", f"--userspec={config['User']}", str(rootfs), *config["Entrypoint"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "Hello from hello-app\n"), result.stderr
 
 
 # -- pinned dependency sets ------------------------------------------------------------------
