@@ -327,7 +327,9 @@ _ARTIFACT = {"files": ["{wheel}"], "artifact-type": "application/vnd.acme.releas
         pytest.param(
             {"targets": [{"tags": ["latest"]}]},
             "tool.ocipush.targets[0].ref: missing required key; set it to a registry reference "
-            'such as "ghcr.io/acme/{name}:{version}", or "oci:PATH[:TAG]" for an image layout',
+            'such as "ghcr.io/acme/{name}:{version}", or "oci:PATH[:TAG]" for an image layout '
+            '(also "oci-archive:PATH[:TAG]", "docker-archive:PATH[:NAME:TAG]", '
+            '"docker-daemon:NAME[:TAG]")',
             id="ref-missing",
         ),
         pytest.param(
@@ -363,7 +365,7 @@ _ARTIFACT = {"files": ["{wheel}"], "artifact-type": "application/vnd.acme.releas
         ),
         pytest.param(
             {"targets": [{"ref": "oci:dist/oci", "insecure": True}]},
-            'tool.ocipush.targets[0].insecure: true — an "oci:" target is a local directory, '
+            'tool.ocipush.targets[0].insecure: true — an "oci:" target is on this machine, '
             "so insecure does not apply; remove it",
             id="insecure-layout",
         ),

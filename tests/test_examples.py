@@ -17,6 +17,7 @@ import pytest
 from ocipush.reference import parse_reference
 from ocipush.testing import debian_base_layer
 from ocipush.writer import Writer
+from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.tools import skopeo_inspect_raw, umoci_unpack
 
@@ -94,11 +95,10 @@ def test_hello_app_builds_runs_and_pushes_through_the_backend(tmp_path, registry
     assert (rootfs / "usr/local/lib/python3.11/dist-packages/hello_app/__init__.py").is_file()
 
 
-@pytest.fixture(scope="module")
-def motd_site(tmp_path_factory) -> Path:
-    """The plugin-layer example installed (from a copy) into a directory of its own."""
-    scratch = tmp_path_factory.mktemp("plugin-layer")
-    source = _copy("plugin-layer", scratch)
+def _installed_example(name: str, tmp_path_factory) -> Path:
+    """The example plugin ``name`` installed (from a copy) into a directory of its own."""
+    scratch = tmp_path_factory.mktemp(name)
+    source = _copy(name, scratch)
     site = scratch / "site"
     _run(
         [
@@ -108,6 +108,11 @@ def motd_site(tmp_path_factory) -> Path:
         env=_environ(),
     )
     return site
+
+
+@pytest.fixture(scope="module")
+def motd_site(tmp_path_factory) -> Path:
+    return _installed_example("plugin-layer", tmp_path_factory)
 
 
 def _ocipush(
@@ -284,3 +289,59 @@ def test_demo_without_a_registry_falls_back_to_the_layout():
     assert "(registry)" not in completed.stdout
     assert re.search(r"^  image      sha256:[0-9a-f]{64}$", completed.stdout, re.M)
     assert re.search(r"^    referrer sha256:[0-9a-f]{64}  ", completed.stdout, re.M)
+
+
+@pytest.fixture(scope="module")
+def token_command_site(tmp_path_factory) -> Path:
+    return _installed_example("plugin-credentials", tmp_path_factory)
+
+
+def test_plugin_credentials_pushes_with_the_token_its_command_prints(
+    token_command_site, htpasswd_registry, tmp_path
+):
+    sample = _copy("plugin-credentials", tmp_path) / "sample"
+    text = (sample / "pyproject.toml").read_text()
+    printer = [sys.executable, "-c", "import os; print(os.environ['REGISTRY_TOKEN'])"]
+    text = text.replace("123456789012.dkr.ecr.eu-west-1.amazonaws.com", htpasswd_registry.host)
+    text = text.replace('username = "AWS"', f'username = "{HTPASSWD_USER}"')
+    text = re.sub(r"command = \[.*\]", f"command = {json.dumps(printer)}", text)
+    (sample / "pyproject.toml").write_text(text)
+
+    pushed = _ocipush(
+        "push",
+        *("--project", str(sample), "-v"),
+        site=token_command_site,
+        cwd=tmp_path,
+        REGISTRY_TOKEN=HTPASSWD_PASSWORD,
+    )
+
+    assert pushed.returncode == 0, pushed.stderr
+    ref = f"{htpasswd_registry.host}/token-sample:0.1.0"
+    assert f"{ref}@sha256:" in pushed.stdout
+    assert f"credentials for {htpasswd_registry.host}/token-sample: plugin token-command: " in (
+        pushed.stderr
+    )
+    assert HTPASSWD_PASSWORD not in pushed.stderr + pushed.stdout
+    manifest = skopeo_inspect_raw(ref, creds=(HTPASSWD_USER, HTPASSWD_PASSWORD))
+    assert pushed.stdout.strip().endswith(_sha256(manifest))
+
+
+def test_plugin_credentials_failing_command_is_a_clear_error(
+    token_command_site, htpasswd_registry, tmp_path
+):
+    sample = _copy("plugin-credentials", tmp_path) / "sample"
+    text = (sample / "pyproject.toml").read_text()
+    failing = [sys.executable, "-c", "import sys; sys.exit('token expired: run aws sso login')"]
+    text = text.replace("123456789012.dkr.ecr.eu-west-1.amazonaws.com", htpasswd_registry.host)
+    (sample / "pyproject.toml").write_text(
+        re.sub(r"command = \[.*\]", f"command = {json.dumps(failing)}", text)
+    )
+
+    pushed = _ocipush("push", "--project", str(sample), site=token_command_site, cwd=tmp_path)
+
+    assert pushed.returncode == 1
+    host = htpasswd_registry.host
+    assert f"(tool.ocipush.token-command for {host}) printed no token (exit status 1: " in (
+        pushed.stderr
+    )
+    assert "token expired: run aws sso login); log in with that tool first" in pushed.stderr

@@ -24,7 +24,7 @@ from ocipush.keychain import (
     login,
     logout,
 )
-from ocipush.reference import Registry, parse_repository
+from ocipush.reference import Registry, Repository, parse_repository
 
 GHCR = Registry("ghcr.io")
 HUB = Registry("index.docker.io")
@@ -576,3 +576,62 @@ def test_secrets_never_in_repr_str_or_debug_logs(
     for secret in secrets:
         assert secret not in shown
     assert sorted(s for creds in found for s in creds.secrets()) == sorted(secrets)
+
+
+# --- CI and plugins ----------------------------------------------------------------------------
+
+
+def _in_github_actions(sandbox: Sandbox) -> None:
+    sandbox.environ.update(
+        GITHUB_ACTIONS="true", GITHUB_TOKEN="ghs_job_token", GITHUB_ACTOR="octocat"
+    )
+
+
+def test_github_token_logs_in_to_ghcr_in_github_actions(sandbox: Sandbox) -> None:
+    _in_github_actions(sandbox)
+
+    found = sandbox.keychain().resolve(GHCR, Repository(GHCR, "acme/app"))
+
+    assert (found.username, found.password) == ("octocat", "ghs_job_token")
+    assert found.source == (
+        "GITHUB_TOKEN of this GitHub Actions job (no other credentials for ghcr.io)"
+    )
+    assert "ghs_job_token" not in repr(found)
+
+
+def test_github_token_is_for_ghcr_only_and_only_in_github_actions(sandbox: Sandbox) -> None:
+    _in_github_actions(sandbox)
+    assert sandbox.keychain().resolve(HUB) is ANONYMOUS
+
+    del sandbox.environ["GITHUB_ACTIONS"]
+    assert sandbox.keychain().resolve(GHCR) is ANONYMOUS
+
+
+def test_configured_credentials_beat_github_token(sandbox: Sandbox) -> None:
+    _in_github_actions(sandbox)
+    sandbox.write_json(
+        sandbox.docker_config, {"auths": {"ghcr.io": {"username": "me", "password": "pat"}}}
+    )
+
+    assert sandbox.keychain().resolve(GHCR).username == "me"
+
+
+def test_a_provider_answers_after_explicit_credentials_and_before_files(sandbox: Sandbox) -> None:
+    sandbox.write_json(
+        sandbox.docker_config, {"auths": {"ghcr.io": {"username": "file", "password": "pw"}}}
+    )
+    asked: list[tuple[str, str | None]] = []
+
+    def provider(registry: Registry, repository: Repository | None) -> Credentials | None:
+        asked.append((registry.host, None if repository is None else repository.path))
+        return Credentials("cloud", "token", source="cloud CLI") if registry == GHCR else None
+
+    keychain = sandbox.keychain(
+        explicit={"docker.io": Credentials("cli", "pw", source="command line")},
+        providers=[provider],
+    )
+
+    assert keychain.resolve(GHCR, Repository(GHCR, "acme/app")).username == "cloud"
+    assert keychain.resolve(HUB).username == "cli"
+    assert keychain.resolve(Registry("quay.io")) is ANONYMOUS
+    assert asked == [("ghcr.io", "acme/app"), ("quay.io", None)]

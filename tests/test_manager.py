@@ -15,6 +15,7 @@ from ocipush.manager import BUILTIN_PLUGINS, PluginManager
 from ocipush.plan import Plan
 from ocipush.project import Project, ProjectMetadata, load_project
 from ocipush.publish import open_project
+from ocipush.reference import Registry, Repository
 
 BUILTINS = sorted(BUILTIN_PLUGINS)
 
@@ -416,3 +417,48 @@ def test_plugins_see_the_project(tmp_path, fresh_modules):
 
     assert project.metadata == ProjectMetadata("demo", "1.0")
     assert sys.modules["seeing_m13"].SEEN == [("demo", "1.0")]
+
+
+def test_credentials_come_from_the_first_plugin_that_answers_labelled_with_its_name(
+    tmp_path, fresh_modules
+):
+    _module(
+        tmp_path,
+        "creds_c1",
+        """
+        from ocipush.hookspecs import hookimpl
+        from ocipush.keychain import Credentials
+
+        @hookimpl
+        def ocipush_credentials(registry, repository):
+            if registry == "ecr.example":
+                return Credentials("AWS", "tok", source=f"token for {repository}")
+            return None
+        """,
+    )
+    _module(tmp_path, "creds_c2", _BAD_CREDENTIALS)
+    manager = PluginManager(project_root=tmp_path, configured=["creds_c1"], entry_points=False)
+    ecr = Registry("ecr.example")
+
+    found = manager.credentials(ecr, Repository(ecr, "acme/app"))
+    assert found is not None
+    assert (found.username, found.password) == ("AWS", "tok")
+    assert found.source == "plugin creds_c1: token for acme/app"
+    assert manager.credentials(Registry("ghcr.io"), None) is None
+
+    wrong = PluginManager(project_root=tmp_path, configured=["creds_c2"], entry_points=False)
+    with pytest.raises(PluginError) as caught:
+        wrong.credentials(ecr, None)
+    assert str(caught.value) == (
+        "plugin 'creds_c2' answered ocipush_credentials with a tuple; return "
+        "ocipush.keychain.Credentials or None"
+    )
+
+
+_BAD_CREDENTIALS = """
+    from ocipush.hookspecs import hookimpl
+
+    @hookimpl
+    def ocipush_credentials(registry):
+        return ("user", "password")
+"""

@@ -31,7 +31,7 @@ from ocipush.errors import (
     PushInterruptedError,
 )
 from ocipush.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
-from ocipush.layout import is_layout_reference
+from ocipush.localrefs import is_local_reference
 from ocipush.manager import PluginManager
 from ocipush.plugins.outputs import result_document
 from ocipush.progress import ProgressCallback, ProgressUpdate
@@ -95,7 +95,7 @@ class _UsageError(OcipushError):
 def _explicit_registries(args: argparse.Namespace) -> list[str]:
     """The registries ``--username`` applies to: where the command writes."""
     if args.command == "copy":
-        texts = [] if is_layout_reference(args.destination) else [args.destination]
+        texts = [] if is_local_reference(args.destination) else [args.destination]
     else:
         texts = [args.reference]
     return [parse_reference(text).registry.host for text in texts]
@@ -258,12 +258,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_push(args: argparse.Namespace, *, layouts_only: bool = False) -> int:
+def _cmd_push(args: argparse.Namespace, *, local_only: bool = False) -> int:
     project, manager = _project_run(args)
     targets = _target_overrides(args)
-    if layouts_only:
+    if local_only:
         configured = targets if targets is not None else list(project.settings.targets)
-        targets = [t for t in configured if t.is_layout] or [DEFAULT_TARGET]
+        targets = [t for t in configured if t.is_local] or [DEFAULT_TARGET]
     plan = make_plan(project, manager, targets=targets)
     for target in plan.targets:
         for note in target.skipped_tag_notes():
@@ -279,7 +279,7 @@ def _cmd_push(args: argparse.Namespace, *, layouts_only: bool = False) -> int:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    return _cmd_push(args, layouts_only=True)
+    return _cmd_push(args, local_only=True)
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
@@ -551,9 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser(
         "build",
-        help="build the content into OCI layouts only (default dist/oci)",
-        description="Like push, but write only the OCI layout targets (default dist/oci); "
-        "nothing goes to a registry.",
+        help="build the content into local targets only (default oci:dist/oci)",
+        description="Like push, but write only the targets on this machine: OCI layouts "
+        "(oci:), archives (oci-archive:, docker-archive:) and a local engine "
+        "(docker-daemon:); default oci:dist/oci. Nothing goes to a registry.",
     )
     _add_project_flags(build)
     _add_signing_flags(build)
@@ -562,10 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     copy_parser = commands.add_parser(
         "copy",
-        help="copy an image or index between registries and OCI layouts",
+        help="copy an image or index between registries, OCI layouts, archives and engines",
         description=(
-            "Copy SRC to DST. Each is a registry reference (ghcr.io/acme/app:1.0) or an OCI "
-            "layout (oci:PATH[:TAG]). Blobs are mounted within a registry and streamed "
+            "Copy SRC to DST. Each is a registry reference (ghcr.io/acme/app:1.0), an OCI "
+            "layout (oci:PATH[:TAG]) or an OCI archive (oci-archive:PATH[:TAG]); DST may also "
+            "be docker-archive:PATH[:NAME:TAG] or docker-daemon:NAME[:TAG] (a local engine, "
+            "through DOCKER_HOST). Blobs are mounted within a registry and streamed "
             "between registries, never stored on disk."
         ),
     )

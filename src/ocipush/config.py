@@ -23,8 +23,16 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
 
+from ocipush.archives import (
+    DOCKER_ARCHIVE_PREFIX,
+    OCI_ARCHIVE_PREFIX,
+    docker_name,
+    parse_archive_reference,
+)
+from ocipush.daemon import DAEMON_PREFIX
 from ocipush.errors import ConfigError, ConfigProblem, InvalidReferenceError, LayoutError
 from ocipush.layout import is_layout_reference, parse_layout_reference
+from ocipush.localrefs import is_local_reference
 from ocipush.media_types import is_valid_media_type
 from ocipush.reference import CREDENTIALS_PROBLEM, TAG_PROBLEM, is_valid_tag, parse_reference
 from ocipush.versions import parse_version, tag_spelling
@@ -83,6 +91,11 @@ class TargetConfig:
     @property
     def is_layout(self) -> bool:
         return is_layout_reference(self.ref)
+
+    @property
+    def is_local(self) -> bool:
+        """A layout, an archive or a local engine: what ``ocipush build`` writes."""
+        return is_local_reference(self.ref)
 
 
 DEFAULT_TARGET = TargetConfig("oci:dist/oci")
@@ -292,6 +305,17 @@ def _check_tag(tag: str) -> None:
 
 
 def _check_target_ref(text: str) -> None:
+    if text.startswith((DOCKER_ARCHIVE_PREFIX, DAEMON_PREFIX)):
+        try:
+            if text.startswith(DAEMON_PREFIX):
+                docker_name(text[len(DAEMON_PREFIX) :], text)
+            else:
+                parse_archive_reference(text)
+        except LayoutError as exc:
+            raise InvalidReferenceError(text, str(exc)) from None
+        return
+    if text.startswith(OCI_ARCHIVE_PREFIX):
+        text = "oci:" + text[len(OCI_ARCHIVE_PREFIX) :]
     if not is_layout_reference(text):
         parse_reference(text)
         return
@@ -539,7 +563,8 @@ def _parse_target(check: _Checker, entry: Mapping[str, Any], path: str) -> Targe
         "ref",
         ref_path,
         required='a registry reference such as "ghcr.io/acme/{name}:{version}", '
-        'or "oci:PATH[:TAG]" for an image layout',
+        'or "oci:PATH[:TAG]" for an image layout (also "oci-archive:PATH[:TAG]", '
+        '"docker-archive:PATH[:NAME:TAG]", "docker-daemon:NAME[:TAG]")',
     )
     if ref is not None:
         check.expanded(ref, ref_path, _check_target_ref, tag=True)
@@ -551,10 +576,11 @@ def _parse_target(check: _Checker, entry: Mapping[str, Any], path: str) -> Targe
     )
     insecure_path = _child(path, "insecure")
     insecure: bool | None = check.value(entry, "insecure", insecure_path, "a boolean")
-    if insecure and ref is not None and is_layout_reference(ref):
+    if insecure and ref is not None and is_local_reference(ref):
         check.report(
             insecure_path,
-            'true — an "oci:" target is a local directory, so insecure does not apply; remove it',
+            f'true — an "{ref.partition(":")[0]}:" target is on this machine, so insecure '
+            "does not apply; remove it",
         )
     return TargetConfig(ref or "", tags or (), bool(insecure))
 

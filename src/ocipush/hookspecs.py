@@ -30,6 +30,9 @@ Hooks run in this order, once per run:
 4. plan: :func:`ocipush_modify_plan`
 5. push: :func:`ocipush_after_push`
 
+and :func:`ocipush_credentials` whenever a registry asks for credentials (once per
+repository and run).
+
 Hooks receive keyword arguments; an implementation may accept only those it needs.
 Every hook may raise :class:`ocipush.errors.OcipushError` to stop the run with a message;
 any other exception is reported as a failure of the plugin, by name.
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from ocipush.config import TargetConfig
     from ocipush.errors import ConfigProblem
     from ocipush.images import Taggable
+    from ocipush.keychain import Credentials
     from ocipush.plan import Plan, PushItem, Target, TargetResult
     from ocipush.project import Project
 
@@ -243,4 +247,34 @@ def ocipush_after_push(results: Sequence[TargetResult], project: Project) -> Non
 
     :param results: one result per target, in plan order.
     :param project: the project being published.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# credentials
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ocipush_credentials(registry: str, repository: str | None) -> Credentials | None:
+    """Supply credentials for a registry, e.g. a short-lived token from a cloud provider
+    (Amazon ECR, Google Artifact Registry, Azure Container Registry).
+
+    Asked when a registry of this run first wants credentials, once per repository, after
+    credentials given on the command line (``--username``) and before docker's and podman's
+    files and ``GITHUB_TOKEN``. The first answer that is not ``None`` wins. Read your
+    settings in :func:`ocipush_configure` first: this hook gets no project.
+
+    Give :class:`ocipush.keychain.Credentials` a ``source`` that says where the secret came
+    from (``"aws ecr get-login-password"``): ``-v`` shows it, never the secret. Raise
+    :class:`ocipush.errors.AuthError` with a message for people when you should answer and
+    cannot (the provider's tool is missing, the login expired).
+
+    See ``examples/plugin-credentials`` for a plugin that runs a configured command.
+
+    :param registry: the registry host, as in references (``123456789012.dkr.ecr.eu-west-1
+        .amazonaws.com``, ``index.docker.io`` for Docker Hub, ``localhost:5000``).
+    :param repository: the repository path (``acme/app``), or ``None`` when the registry
+        itself is asked (``ocipush login``, a check of credentials).
+    :return: the credentials, or ``None`` to let the keychain look further.
     """

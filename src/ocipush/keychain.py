@@ -1,9 +1,11 @@
 """Where credentials come from: explicit ones, then the files docker and podman log in to.
 
-:class:`DefaultKeychain` tries, in order: credentials given explicitly, the file named by
-``REGISTRY_AUTH_FILE``, docker's ``config.json`` (credential helpers first, then ``auths``),
-podman's ``auth.json``, and finally :data:`ANONYMOUS`. :func:`login` and :func:`logout` edit
-docker's config the way ``docker login`` and ``docker logout`` do, so both tools see the result.
+:class:`DefaultKeychain` tries, in order: credentials given explicitly, plugins' answers
+(the ``ocipush_credentials`` hook), the file named by ``REGISTRY_AUTH_FILE``, docker's
+``config.json`` (credential helpers first, then ``auths``), podman's ``auth.json``, in GitHub
+Actions ``GITHUB_TOKEN`` for ``ghcr.io``, and finally :data:`ANONYMOUS`. :func:`login` and
+:func:`logout` edit docker's config the way ``docker login`` and ``docker logout`` do, so both
+tools see the result.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +38,7 @@ __all__ = [
     "HELPER_TIMEOUT",
     "IDENTITY_TOKEN_USERNAME",
     "CredentialHelperError",
+    "CredentialProvider",
     "Credentials",
     "CredentialsFileError",
     "DefaultKeychain",
@@ -54,6 +57,9 @@ IDENTITY_TOKEN_USERNAME = "<token>"  # noqa: S105 - a marker, not a password
 DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
 #: Seconds a credential helper may take; some unlock a keyring or ask for a passphrase.
 HELPER_TIMEOUT = 60.0
+
+#: The registry GitHub Actions' ``GITHUB_TOKEN`` can push to.
+GITHUB_REGISTRY = "ghcr.io"
 
 _HELPER_PREFIX = "docker-credential-"
 _HELPER_NOT_FOUND = "credentials not found"
@@ -434,6 +440,24 @@ def _lookup_in_file(
     return None
 
 
+#: Asked for credentials after explicit ones and before any file (a plugin, through the
+#: ``ocipush_credentials`` hook); ``None`` means "I have none for this registry".
+CredentialProvider = Callable[[Registry, "Repository | None"], "Credentials | None"]
+
+
+def _github_actions(registry: Registry, environ: Mapping[str, str]) -> Credentials | None:
+    """``GITHUB_TOKEN`` for ghcr.io in a GitHub Actions job, as ``docker/login-action``
+    would log in with it; GitHub takes any user name, ``GITHUB_ACTOR`` names the run's."""
+    token = environ.get("GITHUB_TOKEN")
+    if registry.host != GITHUB_REGISTRY or environ.get("GITHUB_ACTIONS") != "true" or not token:
+        return None
+    return Credentials(
+        username=environ.get("GITHUB_ACTOR") or "github-actions",
+        password=token,
+        source="GITHUB_TOKEN of this GitHub Actions job (no other credentials for ghcr.io)",
+    )
+
+
 class DefaultKeychain:
     """Finds credentials where docker and podman keep them, after any given explicitly.
 
@@ -446,12 +470,14 @@ class DefaultKeychain:
     :param home: the home directory (default ``$HOME`` from ``environ``).
     :param run: runs credential helpers (default: a subprocess found on ``environ``'s PATH).
     :param helper_timeout: seconds a credential helper may take.
+    :param providers: asked in turn after ``explicit`` and before any file.
     """
 
     def __init__(
         self,
         explicit: Mapping[str, Credentials] | None = None,
         *,
+        providers: Sequence[CredentialProvider] = (),
         environ: Mapping[str, str] | None = None,
         home: Path | None = None,
         run: HelperRunner | None = None,
@@ -461,6 +487,7 @@ class DefaultKeychain:
             Registry.parse(host).host: creds for host, creds in (explicit or {}).items()
         }
         self._context = _Context.create(environ, home, run, helper_timeout)
+        self._providers = tuple(providers)
         self._resolved: dict[tuple[Registry, str | None], Credentials] = {}
         # Serialised so concurrent pushes to one registry run a helper once, not once each.
         self._lock = threading.Lock()
@@ -477,11 +504,15 @@ class DefaultKeychain:
     def _lookup(self, registry: Registry, repository_path: str | None) -> Credentials:
         if explicit := self._explicit.get(registry.host):
             return explicit
+        repository = None if repository_path is None else Repository(registry, repository_path)
+        for provider in self._providers:
+            if (supplied := provider(registry, repository)) is not None:
+                return supplied
         for label, path in self._context.auth_files():
             found = _lookup_in_file(label, path, registry, repository_path, self._context)
             if found is not None:
                 return found
-        return ANONYMOUS
+        return _github_actions(registry, self._context.environ) or ANONYMOUS
 
 
 def login(

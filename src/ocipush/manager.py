@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -28,6 +29,7 @@ from ocipush.errors import (
     PluginError,
     PluginLoadError,
 )
+from ocipush.keychain import Credentials
 
 if TYPE_CHECKING:
     from ocipush.blobs import Blob
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from ocipush.images import Taggable
     from ocipush.plan import Plan, PushItem, Target, TargetResult
     from ocipush.project import Project
+    from ocipush.reference import Registry, Repository
 
 __all__ = ["BUILTIN_PLUGINS", "ESSENTIAL_PLUGINS", "PluginManager"]
 
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: dict[str, str] = {
     "layout": "ocipush.plugins.layout_target",
     "registry": "ocipush.plugins.registry_target",
+    "archive": "ocipush.plugins.archive_target",
     "files": "ocipush.plugins.files",
     "artifacts": "ocipush.plugins.artifacts",
     "mediatypes": "ocipush.plugins.mediatypes",
@@ -235,6 +239,26 @@ class PluginManager:
 
     def after_push(self, results: Sequence[TargetResult], project: Project) -> None:
         self._call("ocipush_after_push", results=results, project=project)
+
+    def credentials(self, registry: Registry, repository: Repository | None) -> Credentials | None:
+        """The first plugin's credentials for ``registry``, labelled with the plugin's name
+        (a :data:`ocipush.keychain.CredentialProvider`)."""
+        arguments = {
+            "registry": registry.host,
+            "repository": None if repository is None else repository.path,
+        }
+        for impl in self._impls("ocipush_credentials"):
+            with _blame(impl.plugin_name, "ocipush_credentials"):
+                found = impl.function(*(arguments[name] for name in impl.argnames))
+            if found is None:
+                continue
+            if not isinstance(found, Credentials):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} answered ocipush_credentials with a "
+                    f"{type(found).__name__}; return ocipush.keychain.Credentials or None"
+                )
+            return replace(found, source=f"plugin {impl.plugin_name}: {found.source}")
+        return None
 
 
 @contextmanager

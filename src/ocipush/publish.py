@@ -19,7 +19,7 @@ from ocipush.distributions import BuildOptions
 from ocipush.errors import OcipushError
 from ocipush.images import Image, ImageIndex
 from ocipush.keychain import Credentials, DefaultKeychain
-from ocipush.layout import LAYOUT_PREFIX, parse_layout_reference
+from ocipush.localrefs import LOCAL_PREFIXES, split_local_tag
 from ocipush.manager import PluginManager
 from ocipush.plan import Plan, PushItem, Target, TargetResult
 from ocipush.progress import ProgressCallback
@@ -103,7 +103,12 @@ def open_project(
     explicit = dict.fromkeys(hosts, credentials) if credentials is not None else {}
     project = dataclasses.replace(
         project,
-        connection=dataclasses.replace(connection, keychain=DefaultKeychain(explicit)),
+        connection=dataclasses.replace(
+            connection,
+            keychain=DefaultKeychain(
+                explicit, environ=project.environ, providers=[manager.credentials]
+            ),
+        ),
         file_media_type=lambda path: manager.file_media_type(path, project),
     )
     manager.configure(project)
@@ -116,7 +121,7 @@ def _registry_hosts(project: Project, targets: Sequence[TargetConfig] | None) ->
     hosts = []
     configs = list(targets) if targets is not None else list(project.settings.targets)
     for number, config in enumerate(configs):
-        if not config.is_layout:
+        if not config.is_local:
             ref = project.expand_tag(config.ref, f"tool.ocipush.targets[{number}].ref")
             hosts.append(parse_reference(ref).registry.host)
     return hosts
@@ -175,7 +180,8 @@ def _release_refs(
 
     A registry ref always reaches the hook with an explicit tag (Docker's implied ``latest``
     written out), or with none when every tag was skipped: the image is then pushed by
-    digest. A layout ref without a tag is tagged with the version by its target.
+    digest. A local ref (layout, archive, engine) without a tag is tagged with the version
+    by its target.
     """
     ref = project.expand_tag(config.ref, f"{path}.ref")
     extras = [
@@ -183,9 +189,8 @@ def _release_refs(
         for index, tag in enumerate(config.tags)
     ]
     ref_tag: str | None
-    if config.is_layout:
-        layout = parse_layout_reference(ref)
-        base, ref_tag = f"oci:{layout.path}", layout.tag
+    if config.is_local:
+        base, ref_tag = split_local_tag(ref)
     else:
         parsed = parse_reference(ref)
         if parsed.digest is not None:
@@ -194,7 +199,7 @@ def _release_refs(
         base, ref_tag = parsed.repository.name, parsed.tag
     head = [(ref_tag, _tag_template(config.ref) or DEFAULT_TAG)] if ref_tag is not None else []
     kept, skipped = project.release_tags([*head, *extras])
-    if config.is_layout and ref_tag is None:
+    if config.is_local and ref_tag is None:
         return base, list(kept), skipped
     if not kept:
         return base, [], skipped
@@ -204,7 +209,10 @@ def _release_refs(
 def _tag_template(ref_template: str) -> str:
     """The tag part of a reference template (after the last ``:`` outside braces that follows
     the last ``/``), or ``""`` when it names none."""
-    text = ref_template.removeprefix(LAYOUT_PREFIX)
+    text = next(
+        (ref_template[len(p) :] for p in LOCAL_PREFIXES if ref_template.startswith(p)),
+        ref_template,
+    )
     depth = 0
     tag_start = -1
     for index, char in enumerate(text):

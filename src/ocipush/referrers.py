@@ -12,12 +12,26 @@ destination's referrers list (API or fallback tag) consistent as each one lands.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ocipush.archives import (
+    DOCKER_ARCHIVE_PREFIX,
+    ArchiveReference,
+    docker_name,
+    is_archive_reference,
+    local_image,
+    parse_archive_reference,
+    repo_tag,
+    unpack_oci_archive,
+    write_archive_file,
+)
 from ocipush.attest.intoto import PREDICATE_TYPE_ANNOTATION
+from ocipush.daemon import DAEMON_PREFIX, Daemon
 from ocipush.digest import Digest
+from ocipush.errors import OcipushError
 from ocipush.images import ImageIndex, Taggable
 from ocipush.layout import (
     is_layout_reference,
@@ -75,6 +89,8 @@ class _RegistryPlace:
 class _LayoutPlace:
     path: Path
     tag: str | None
+    #: What keeps ``path`` alive (the temporary directory an archive was unpacked into).
+    keep: object = field(default=None, compare=False, repr=False)
 
     def root(self) -> Taggable:
         return read_layout(self.path, self.tag)
@@ -87,10 +103,26 @@ class _LayoutPlace:
 
 
 def open_place(text: str, remote: Remote) -> Place:
-    """``oci:PATH[:TAG]`` or a registry reference."""
+    """``oci:PATH[:TAG]``, ``oci-archive:PATH[:TAG]`` (unpacked into a temporary directory
+    that lives as long as the place) or a registry reference.
+
+    :raises OcipushError: ``text`` names a docker archive or an engine, which ocipush only
+        writes.
+    """
     if is_layout_reference(text):
         layout = parse_layout_reference(text)
         return _LayoutPlace(layout.path, layout.tag)
+    if text.startswith((DOCKER_ARCHIVE_PREFIX, DAEMON_PREFIX)):
+        kind = text.partition(":")[0]
+        raise OcipushError(
+            f"{text}: ocipush writes {kind}: but does not read it; read from a registry, "
+            "an oci: layout or an oci-archive: instead"
+        )
+    if is_archive_reference(text):
+        archive = parse_archive_reference(text)
+        scratch = tempfile.TemporaryDirectory(prefix="ocipush-archive-")
+        unpack_oci_archive(archive.path, Path(scratch.name))
+        return _LayoutPlace(Path(scratch.name), archive.tag, keep=scratch)
     return _RegistryPlace(parse_reference(text), remote)
 
 
@@ -146,20 +178,68 @@ def walk_referrers(place: Place, item: Taggable) -> list[Referrer]:
 
 def copy(source: str, destination: str, writer: Writer, *, referrers: bool = True) -> str:
     """Copy ``source`` to ``destination`` (registry references or ``oci:`` layouts), then
-    every referrer, each after its subject.
+    every referrer, each after its subject. ``destination`` may also be an archive or a
+    local engine (``oci-archive:``, ``docker-archive:``, ``docker-daemon:``).
 
     :return: where the copy landed, ``REPOSITORY@DIGEST`` or ``oci:PATH@DIGEST``.
     """
-    if not is_layout_reference(destination):
+    local = _LocalDestination.parse(destination)
+    if local is None and not is_layout_reference(destination):
         parse_reference(destination)  # fail on a bad target before reading anything
     place = open_place(source, Remote(writer.transport))
     item = place.root()
+    if local is not None:
+        return local.write(place, item, referrers=referrers, writer=writer)
     landed = _write(destination, item, writer, tag=True)
     if referrers:
         for referrer in walk_referrers(place, item):
             log.info("copying referrer %s of %s", referrer.descriptor.digest, referrer.subject)
             _write(destination, place.read(referrer.descriptor.digest), writer, tag=False)
     return landed
+
+
+@dataclass(frozen=True)
+class _LocalDestination:
+    """An archive or a local engine: written in one go, so referrers come along at once
+    (into an OCI archive; a docker archive or an engine keeps only the image)."""
+
+    text: str
+    archive: ArchiveReference | None
+    repo_tags: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> _LocalDestination | None:
+        if text.startswith(DAEMON_PREFIX):
+            ref = docker_name(text[len(DAEMON_PREFIX) :], text)
+            return cls(text, None, (repo_tag(ref),))
+        if not is_archive_reference(text):
+            return None
+        archive = parse_archive_reference(text)
+        names = (repo_tag(docker_name(archive.name, text)),) if archive.name else ()
+        return cls(text, archive, names)
+
+    def write(self, place: Place, item: Taggable, *, referrers: bool, writer: Writer) -> str:
+        archive = self.archive
+        if archive is None:
+            descriptor = Daemon().load(local_image(item), self.repo_tags)
+            return f"{self.text}@{descriptor.digest}"
+        if archive.docker:
+            entries: list[tuple[Taggable, tuple[str, ...]]] = [(local_image(item), ())]
+        else:
+            entries = [(item, (archive.tag,) if archive.tag else ())]
+            if referrers:
+                entries += [
+                    (place.read(found.descriptor.digest), ())
+                    for found in walk_referrers(place, item)
+                ]
+        descriptors = write_archive_file(
+            archive.path,
+            entries,
+            repo_tags=self.repo_tags if archive.docker else None,
+            allow_nondistributable=writer.allow_nondistributable,
+        )
+        prefix = self.text.partition(":")[0]
+        return f"{prefix}:{archive.path}@{descriptors[0].digest}"
 
 
 def _write(text: str, item: Taggable, writer: Writer, *, tag: bool) -> str:

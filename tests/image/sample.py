@@ -117,6 +117,7 @@ def write_app(
     scripts: Mapping[str, str] | None = None,
     version: str = "1.0.0",
     extra: str = "",
+    requires_python: str | None = None,
 ) -> Path:
     """Write hello-app into ``root`` with ``[tool.ocipush.image]`` = ``image`` and build its
     wheel into ``root/dist``; returns the project root."""
@@ -136,6 +137,8 @@ def write_app(
         "license": "MIT",
         "dependencies": list(dependencies),
     }
+    if requires_python is not None:
+        project["requires-python"] = requires_python
     (root / "pyproject.toml").write_text(
         _table("build-system", {"requires": ["hatchling"], "build-backend": "hatchling.build"})
         + _table("project", project)

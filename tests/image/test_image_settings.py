@@ -62,9 +62,7 @@ def test_every_problem_is_reported_with_its_key():
     assert problems == [
         "tool.ocipush.image.colour: unknown key — known keys: base, platforms, entrypoint, cmd, "
         "env, workdir, user, ports, volumes, labels, annotations, python, site-packages, "
-        "requirements, uid, gid",
-        'tool.ocipush.image.base: missing — name the base image, e.g. "docker.io/library/'
-        'python:3.12-slim@sha256:…", or "scratch" for none',
+        "requirements, uid, gid, compile-bytecode, resolver",
         'tool.ocipush.image.platforms: "linux" — expected os/architecture[/variant], e.g. '
         "linux/arm64",
         "tool.ocipush.image.entrypoint: [] — name the program to run, e.g. ['/usr/local/bin/app']",
@@ -80,3 +78,15 @@ def test_every_problem_is_reported_with_its_key():
 def test_a_platform_listed_twice_is_a_problem():
     _, problems = _messages({"base": "scratch", "platforms": ["linux/amd64", "linux/amd64"]})
     assert problems == ["tool.ocipush.image.platforms: lists a platform twice; name each once"]
+
+
+def test_resolver_is_pip_or_uv_and_bytecode_a_boolean():
+    assert _messages({"base": "scratch"})[0].resolver == "pip"
+    settings, problems = _messages(
+        {"base": "scratch", "resolver": "poetry", "compile-bytecode": "yes"}
+    )
+    assert settings is None
+    assert problems == [
+        'tool.ocipush.image.compile-bytecode: "yes" — expected true or false',
+        'tool.ocipush.image.resolver: "poetry" — expected "pip" (the default) or "uv"',
+    ]

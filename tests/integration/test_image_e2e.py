@@ -14,22 +14,36 @@ files in it, manifest digests and the registry's access log.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import marshal
+import os
 import shutil
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from image.sample import make_wheelhouse, push_fake_base, use_wheelhouse, write_app
+from image.sample import (
+    build_wheel,
+    make_wheelhouse,
+    push_fake_base,
+    use_wheelhouse,
+    write_app,
+    write_greetlib,
+)
 from ocipush.cli import main
 from ocipush.config import TargetConfig
 from ocipush.publish import execute, make_plan, open_project
 from ocipush.testing import DEBIAN_PYTHON as PYTHON
 from ocipush.testing import DEBIAN_SITE_PACKAGES as SITE
 from ocipush.testing import debian_base_layer, push_base_image
+from support.engine import PodmanEngine
 from support.tools import registry_get_manifest, skopeo_copy, umoci_unpack
 
 RUN_TIMEOUT = 60
@@ -134,6 +148,255 @@ def test_dependency_from_a_local_wheelhouse(
     assert len(_manifest(registry.host, repo_name, "1.0.0")["layers"]) == 3
 
 
+def test_python_is_found_in_the_debian_base_files(
+    registry, repo_name, debian_base, tmp_path, capsys, pip_offline
+):
+    """No python or site-packages keys: the interpreter and Debian's site directory are
+    read from the base's file list, which is cached by layer digest."""
+    root = write_app(tmp_path / "app", image={"base": debian_base}, dependencies=("greetlib>=1",))
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert runtime["process"]["args"] == ["/usr/bin/hello"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+    assert (rootfs / "usr/bin/hello").read_text().startswith(f"#!{PYTHON}\n")
+    assert (rootfs / SITE.lstrip("/") / "greetlib" / "__init__.py").is_file()
+    base_layer = _manifest(registry.host, BASE_REPO, debian_base.split("@")[1])["layers"][0]
+    listing = (
+        root / "build" / "ocipush" / "listings" / (base_layer["digest"].replace(":", "-") + ".json")
+    )
+    assert "/usr/bin/python3.11" in listing.read_text()
+
+
+def test_nonroot_user_is_added_to_a_debian_base_and_runs_the_app(
+    registry, repo_name, debian_base, tmp_path, capsys
+):
+    root = write_app(tmp_path / "app", image={"base": debian_base, "user": "nonroot"})
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert runtime["process"]["user"]["uid"] == 65532
+    assert runtime["process"]["user"]["gid"] == 65532
+    passwd = (rootfs / "etc" / "passwd").read_text()
+    assert passwd.startswith("root:x:0:0:root:/root:/bin/bash\n")  # Debian's, kept
+    assert passwd.endswith("nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    assert (rootfs / "etc" / "group").read_text().endswith("nonroot:x:65532:\n")
+    assert (rootfs / "home" / "nonroot").is_dir()  # owned by 65532: see test_image_users
+    env = dict(entry.split("=", 1) for entry in runtime["process"]["env"])
+    result = subprocess.run(
+        ["chroot", "--userspec=65532:65532", str(rootfs), "/bin/sh", "-c", "id -u && hello"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "65532\nHello from hello-app\n"), result.stderr
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    assert len(manifest["layers"]) == 3  # Debian, user nonroot, app
+
+
+@pytest.fixture(scope="module")
+def default_bases(registry, debian_base) -> str:
+    """A stand-in for docker.io/library/python on the local registry: 3.11-slim is the
+    Debian base (its Python is 3.11), 3.12-slim a python.org-like base saying 3.12."""
+    repository = f"{registry.host}/ocipush-tests/library/python"
+    skopeo_copy(debian_base, f"{repository}:3.11-slim")
+    fake = push_fake_base(
+        registry.host,
+        "ocipush-tests/bases/python312",
+        ("linux/amd64",),
+        env=("PATH=/usr/local/bin:/usr/bin:/bin", "PYTHON_VERSION=3.12.7"),
+    )
+    skopeo_copy(fake, f"{repository}:3.12-slim", all_images=True)
+    return repository
+
+
+def test_without_a_base_the_lowest_allowed_python_slim_image_is_used(
+    registry, repo_name, default_bases, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("OCIPUSH_DEFAULT_BASE", default_bases)
+    root = write_app(tmp_path / "app", image={}, requires_python=">=3.10")
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    # No 3.10-slim in the repository: 3.11 is the lowest it has that >=3.10 allows.
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == (
+        f"{default_bases}:3.11-slim"
+    )
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert _run(rootfs, runtime) == "Hello from hello-app\n"
+
+
+def test_requires_python_picks_the_default_base_series(
+    registry, repo_name, default_bases, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("OCIPUSH_DEFAULT_BASE", default_bases)
+    root = write_app(tmp_path / "app", image={}, requires_python=">=3.12")
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    manifest = _manifest(registry.host, repo_name, "1.0.0")
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == (
+        f"{default_bases}:3.12-slim"
+    )
+    rootfs, _ = _unpack(target, tmp_path / "unpacked")
+    assert (rootfs / "usr/local/lib/python3.12/site-packages/hello_app/__init__.py").is_file()
+
+
+def test_a_default_base_that_fits_no_series_is_a_clear_error(
+    registry, default_bases, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("OCIPUSH_DEFAULT_BASE", default_bases)
+    root = write_app(tmp_path / "app", image={}, requires_python=">=3.13")
+
+    code = main(["plan", "--project", str(root)])
+
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: tool.ocipush.image.base: not set, and the registry has none of "
+        f"{default_bases}:3.13-slim, {default_bases}:3.14-slim, {default_bases}:3.15-slim; "
+        "set base, or point OCIPUSH_DEFAULT_BASE at a repository that has them"
+    )
+
+
+def test_the_image_loaded_into_an_engine_runs_from_there(
+    registry, debian_base, tmp_path, capsys, monkeypatch, tmp_path_factory
+):
+    """``ocipush build --target docker-daemon:…`` into podman's Docker-compatible API: the
+    user's "run it locally" path, with no registry involved. The container podman makes of
+    it is exported and run in a chroot (this sandbox forbids podman's own rlimit setup)."""
+    engine = PodmanEngine(tmp_path_factory.mktemp("engine")).start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", engine.host)
+        root = write_app(tmp_path / "app", image={"base": debian_base, "user": "nonroot"})
+        code = main(
+            ["build", "--no-progress", "--project", str(root), "--target", "docker-daemon:hello"]
+        )
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out.startswith("docker-daemon:hello:1.0.0@sha256:")
+
+        config = engine.inspect("hello:1.0.0")["Config"]
+        assert (config["User"], config["Entrypoint"]) == ("65532:65532", ["/usr/bin/hello"])
+        container = engine.podman("create", "hello:1.0.0").decode().strip()
+        rootfs = tmp_path / "exported"
+        rootfs.mkdir()
+        exported = tmp_path / "exported.tar"
+        exported.write_bytes(engine.podman("export", container))
+        subprocess.run(["tar", "-xf", str(exported), "-C", str(rootfs)], check=True)
+    finally:
+        engine.stop()
+    env = dict(entry.split("=", 1) for entry in config["Env"])
+    result = subprocess.run(
+        ["chroot", f"--userspec={config['User']}", str(rootfs), *config["Entrypoint"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "Hello from hello-app\n"), result.stderr
+
+
+# -- pinned dependency sets ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def newer_wheelhouse(tmp_path_factory, wheelhouse) -> Path:
+    """greetlib 1.0 and 2.0: what pip picks unpinned is 2.0."""
+    directory = tmp_path_factory.mktemp("newer-wheelhouse")
+    shutil.copytree(wheelhouse, directory / "wheels")
+    build_wheel(write_greetlib(directory / "greetlib-2", version="2.0"), directory / "wheels")
+    return directory / "wheels"
+
+
+def _installed_greetlib(rootfs: Path) -> list[str]:
+    return sorted(p.name for p in (rootfs / SITE.lstrip("/")).glob("greetlib-*.dist-info"))
+
+
+def _locked_app(root: Path, debian_base: str, lock: str) -> Path:
+    settings = {"base": debian_base, "requirements": lock}
+    return write_app(root, image=settings, dependencies=("greetlib",), requires_python=">=3.10")
+
+
+def test_uv_lock_pins_the_older_dependency(
+    registry, repo_name, debian_base, wheelhouse, newer_wheelhouse, tmp_path, capsys, monkeypatch
+):
+    use_wheelhouse(monkeypatch, newer_wheelhouse)
+    root = _locked_app(tmp_path / "app", debian_base, "uv.lock")
+    # Locked while only greetlib 1.0 existed.
+    subprocess.run(
+        [sys.executable, "-m", "uv", "lock", "--no-index", "--find-links", str(wheelhouse)],
+        cwd=root,
+        env={**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-cache")},
+        check=True,
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+    )
+    build_wheel(root, root / "dist")  # newer than the lock, as a release build's would be
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    assert _installed_greetlib(rootfs) == ["greetlib-1.0.dist-info"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+
+
+def test_pylock_pins_the_older_dependency_and_checks_its_hash(
+    registry, repo_name, debian_base, wheelhouse, newer_wheelhouse, tmp_path, capsys, monkeypatch
+):
+    use_wheelhouse(monkeypatch, newer_wheelhouse)
+    root = _locked_app(tmp_path / "app", debian_base, "pylock.toml")
+    wheel = next(wheelhouse.glob("greetlib-1.0-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = (
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\nname = "greetlib"\n'
+        f'version = "1.0"\nwheels = [{{ url = "{wheel.as_uri()}", '
+        f'hashes = {{ sha256 = "{digest}" }} }}]\n'
+    )
+    (root / "pylock.toml").write_text(lock)
+    build_wheel(root, root / "dist")
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    _push(root, target, capsys)
+
+    rootfs, _ = _unpack(target, tmp_path / "unpacked")
+    assert _installed_greetlib(rootfs) == ["greetlib-1.0.dist-info"]
+
+    # A wheel that does not match the lock's hash is refused, and nothing is pushed.
+    (root / "pylock.toml").write_text(lock.replace(digest, "0" * 64))
+    build_wheel(root, root / "dist")
+    shutil.rmtree(root / "build")
+    code = main(["push", "--no-progress", "--project", str(root), "--target", f"{target}-bad"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "downloading the wheels failed" in err
+    assert "do not match the hashes" in err.lower()
+
+
+def test_resolver_uv_gives_the_same_image_as_pip(
+    registry, repo_name, debian_base, newer_wheelhouse, tmp_path, capsys, monkeypatch
+):
+    use_wheelhouse(monkeypatch, newer_wheelhouse)
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    planned = {}
+    for resolver in ("pip", "uv"):
+        settings = {"base": debian_base, "resolver": resolver}
+        root = write_app(tmp_path / resolver, image=settings, dependencies=("greetlib>=1",))
+        planned[resolver] = _planned(root, target, capsys)
+        (record,) = (root / "build" / "ocipush" / "deps").glob("*.json")
+        layer = root / "build" / "ocipush" / "layers" / json.loads(record.read_text())["file"]
+        with tarfile.open(layer) as tar:
+            names = tar.getnames()
+        assert f"{SITE.lstrip('/')}/greetlib-2.0.dist-info/METADATA" in names  # the newest
+
+    assert planned["uv"] == planned["pip"]  # same wheels (greetlib 2.0), same layers, same image
+
+
 # -- reproducibility and the layer cache ------------------------------------------------------
 
 
@@ -179,6 +442,28 @@ def test_reproducible_and_an_app_change_rebuilds_only_the_app_layer(
     # (both name the new wheel's digest).
     assert sum(r.method == "PATCH" for r in registry.requests()) - patches_before == 4
     print(f"app-only rebuild+push: {app_only_seconds:.2f} s")
+
+
+def test_compile_bytecode_adds_reproducible_pycs_for_the_image_python(
+    registry, repo_name, debian_base, tmp_path, capsys, pip_offline
+):
+    settings = {"base": debian_base, "compile-bytecode": True}
+    target = f"{registry.host}/{repo_name}:1.0.0"
+    first = write_app(tmp_path / "a", image=settings, dependencies=("greetlib",))
+    second = write_app(tmp_path / "b", image=settings, dependencies=("greetlib",))
+    assert _planned(first, target, capsys) == _planned(second, target, capsys)
+    _push(first, target, capsys)
+
+    rootfs, runtime = _unpack(target, tmp_path / "unpacked")
+    site = rootfs / SITE.lstrip("/")
+    for module in ("hello_app", "greetlib"):
+        pyc = site / module / "__pycache__" / "__init__.cpython-311.pyc"
+        data = pyc.read_bytes()
+        assert data[:4] == importlib.util.MAGIC_NUMBER  # Python 3.11's, the image's
+        assert int.from_bytes(data[4:8], "little") == 0b01  # hash-based, unchecked
+        # Tracebacks name the file where it is in the image.
+        assert marshal.loads(data[16:]).co_filename == f"{SITE}/{module}/__init__.py"
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
 
 
 # -- several platforms ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ a code-only change therefore rebuilds and uploads just this layer.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from ocipush.image.install import LabelledLayer, install_wheels
@@ -17,10 +18,20 @@ __all__ = ["app_layer"]
 
 
 def app_layer(
-    wheel: Path, runtime: PythonRuntime, directory: Path, *, mtime: int, uid: int, gid: int
+    wheel: Path,
+    runtime: PythonRuntime,
+    directory: Path,
+    *,
+    mtime: int,
+    uid: int,
+    gid: int,
+    bytecode: Mapping[str, str] | None = None,
 ) -> LabelledLayer:
-    """Install ``wheel`` (without its dependencies) into a layer written to ``directory``."""
+    """Install ``wheel`` (without its dependencies) into a layer written to ``directory``,
+    with bytecode when ``bytecode`` (the environment to compile in) is given."""
     with tempfile.TemporaryDirectory(prefix="ocipush-app-") as staging:
-        entries = install_wheels([wheel], runtime, Path(staging), uid=uid, gid=gid)
+        entries = install_wheels(
+            [wheel], runtime, Path(staging), uid=uid, gid=gid, bytecode=bytecode
+        )
         blob = build_layer(entries, directory, mtime=mtime)
     return LabelledLayer(blob, f"{wheel.name} for Python {runtime.version_text}")

@@ -7,6 +7,7 @@ file layers from configuration and plugins.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,14 +26,18 @@ from ocipush.image.deps import (
 )
 from ocipush.image.errors import ImageError, MissingWheelError
 from ocipush.image.facts import BuildFacts, BuiltImage
+from ocipush.image.listing import base_files
+from ocipush.image.locks import is_lock, locked_dependencies
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
+from ocipush.image.users import NONROOT, nonroot_layer
+from ocipush.image.uv_resolve import uv_resolve
 from ocipush.images import Image, ImageIndex, Taggable
 from ocipush.layers import source_date_epoch
 from ocipush.model import Platform
 from ocipush.project import Project, metadata_from_wheel
 
-__all__ = ["DEFAULT_PLATFORM", "ImageBuilder"]
+__all__ = ["DEFAULT_PLATFORM", "ImageBuilder", "project_wheel"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,22 @@ class _Built:
     runtime: PythonRuntime
     layers: tuple[tuple[Blob, str], ...]
     dependencies: tuple[Dependency, ...] = ()
+
+
+def project_wheel(project: Project) -> Path:
+    """The project's wheel of this release, which the image installs.
+
+    :raises ImageError: there is none, saying how to build it.
+    """
+    wheel = project.wheel
+    if wheel is None:
+        raise ImageError(
+            f"tool.ocipush.image: no wheel of {project.metadata.name} "
+            f"{project.metadata.version} was built in this run or found in "
+            f"{project.dist_dir}; build it first (python -m build --wheel) or publish "
+            "through the ocipush.backend build backend"
+        )
+    return wheel
 
 
 class ImageBuilder:
@@ -72,19 +93,8 @@ class ImageBuilder:
         self.extra_layers = tuple(extra_layers)
         self.mtime = source_date_epoch(dict(project.environ))
         self.created = timestamp(self.mtime)
-        self.wheel = self._wheel()
+        self.wheel = project_wheel(project)
         self._app_layers: dict[PythonRuntime, Blob] = {}
-
-    def _wheel(self) -> Path:
-        wheel = self.project.wheel
-        if wheel is None:
-            raise ImageError(
-                f"tool.ocipush.image: no wheel of {self.project.metadata.name} "
-                f"{self.project.metadata.version} was built in this run or found in "
-                f"{self.project.dist_dir}; build it first (python -m build --wheel) or publish "
-                "through the ocipush.backend build backend"
-            )
-        return wheel
 
     # -- the whole image ------------------------------------------------------------------
 
@@ -143,13 +153,21 @@ class ImageBuilder:
 
     def _build_one(self, platform: Platform) -> _Built:
         base = self.base.image(platform)
+        cache = self.project.cache_dir
+        # Listed only when something needs the base's files, and then once.
+        files = functools.cache(lambda: base_files(base.layers, cache))
         runtime = detect_python(
             environment_of(base.config),
             python=self.settings.python,
             site_packages=self.settings.site_packages,
             base=self.base.name,
+            files=files if base.layers else None,
         )
         layers: list[tuple[Blob, str]] = []
+        if self.settings.user == NONROOT:
+            users = nonroot_layer(files(), cache / "layers", mtime=self.mtime)
+            if users is not None:
+                layers.append((users, f"ocipush: user {NONROOT}"))
         deps, dependencies = self._dependency_layer(platform, runtime)
         if deps is not None:
             layers.append((deps, f"ocipush: dependencies for {platform}"))
@@ -161,22 +179,41 @@ class ImageBuilder:
         self, platform: Platform, runtime: PythonRuntime
     ) -> tuple[Blob | None, tuple[Dependency, ...]]:
         settings, project = self.settings, self.project
-        if settings.requirements is not None:
-            requirements = ["-r", str(project.root / settings.requirements)]
-            source, exclude = settings.requirements, None
+        if settings.requirements is not None and is_lock(settings.requirements):
+            dependencies = locked_dependencies(
+                project.root / settings.requirements,
+                platform=platform,
+                runtime=runtime,
+                exclude=project.metadata.name,
+                environ=project.environ,
+            )
         else:
-            if not wheel_requirements(self.wheel):
+            if settings.requirements is not None:
+                file = str(project.root / settings.requirements)
+                requirements, lines = ["-r", file], [f"-r {file}"]
+                source, exclude = settings.requirements, None
+            elif wheel_requirements(self.wheel):
+                requirements, lines = [str(self.wheel)], wheel_requirements(self.wheel)
+                source, exclude = self.wheel.name, project.metadata.name
+            else:
                 return None, ()  # nothing to resolve: spare the pip run
-            requirements = [str(self.wheel)]
-            source, exclude = self.wheel.name, project.metadata.name
-        dependencies = resolve_dependencies(
-            requirements,
-            platform=platform,
-            runtime=runtime,
-            exclude=exclude,
-            environ=project.environ,
-            source=source,
-        )
+            if settings.resolver == "uv":
+                dependencies = uv_resolve(
+                    lines,
+                    platform=platform,
+                    runtime=runtime,
+                    environ=project.environ,
+                    source=source,
+                )
+            else:
+                dependencies = resolve_dependencies(
+                    requirements,
+                    platform=platform,
+                    runtime=runtime,
+                    exclude=exclude,
+                    environ=project.environ,
+                    source=source,
+                )
         layer = dependency_layer(
             dependencies,
             platform=platform,
@@ -187,6 +224,7 @@ class ImageBuilder:
             uid=settings.uid,
             gid=settings.gid,
             what=f"dependencies for {platform} ({len(dependencies)} distributions)",
+            bytecode=settings.compile_bytecode,
         )
         return layer, dependencies
 
@@ -200,6 +238,7 @@ class ImageBuilder:
                 mtime=self.mtime,
                 uid=self.settings.uid,
                 gid=self.settings.gid,
+                bytecode=self.project.environ if self.settings.compile_bytecode else None,
             )
         return self._app_layers[runtime]
 

@@ -199,13 +199,6 @@ def resolve_base(text: str, remote: Remote) -> ResolvedBase:
             f'tool.ocipush.image.base: "{text}" is not an image reference ({error.problem}); '
             'write e.g. "docker.io/library/python:3.12-slim@sha256:…" or "scratch"'
         ) from None
-    if reference.digest is None:
-        log.warning(
-            "base %s is not pinned by digest: rebuilding may give a different image when the tag "
-            "moves; pin it as %s@sha256:…",
-            text,
-            text,
-        )
     try:
         document = remote.manifest(reference)
     except RegistryError as error:
@@ -215,4 +208,12 @@ def resolve_base(text: str, remote: Remote) -> ResolvedBase:
                 "check the name, tag and digest"
             ) from None
         raise
+    if reference.digest is None:
+        log.warning(
+            "base %s is not pinned by digest: rebuilding may give a different image when the tag "
+            "moves; pin it as %s@%s",
+            text,
+            text,
+            document.digest,
+        )
     return ResolvedBase(text, reference, document, remote)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ocipush import media_types as mt
 from ocipush.blobs import Blob, BytesBlob
 from ocipush.image.settings import ImageSettings
+from ocipush.image.users import config_user
 from ocipush.model import Platform
 from ocipush.project import ProjectMetadata
 
@@ -128,7 +129,7 @@ def build_config(
     if settings.workdir is not None:
         runtime["WorkingDir"] = settings.workdir
     if settings.user is not None:
-        runtime["User"] = settings.user
+        runtime["User"] = config_user(settings.user)
     if settings.ports:
         runtime["ExposedPorts"] = {
             **(runtime.get("ExposedPorts") or {}),

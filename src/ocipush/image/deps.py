@@ -48,6 +48,7 @@ __all__ = [
     "dependency_layer",
     "dependency_licenses",
     "pip_platform_tags",
+    "platform_machine",
     "resolve_dependencies",
     "wheel_requirements",
 ]
@@ -104,8 +105,8 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return [r for r in requirements if not _EXTRA_MARKER.search(r)]
 
 
-def pip_platform_tags(platform: Platform) -> list[str]:
-    """The wheel platform tags an image of ``platform`` runs (pure wheels always qualify)."""
+def platform_machine(platform: Platform) -> str:
+    """The machine name of ``platform`` as wheel tags and ``uname -m`` spell it."""
     if platform.os != "linux":
         raise DependencyError(
             f"tool.ocipush.image.platforms: {platform} — only linux images can get "
@@ -120,6 +121,12 @@ def pip_platform_tags(platform: Platform) -> list[str]:
             f"tool.ocipush.image.platforms: {platform} — no wheel platform tag is known for "
             f"this architecture; known: {', '.join(sorted(_MACHINES))}, arm/v6, arm/v7"
         )
+    return machine
+
+
+def pip_platform_tags(platform: Platform) -> list[str]:
+    """The wheel platform tags an image of ``platform`` runs (pure wheels always qualify)."""
+    machine = platform_machine(platform)
     tags = [f"manylinux_2_{minor}_{machine}" for minor in _GLIBC_MINORS]
     if machine in ("x86_64", "i686"):
         tags += [f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"manylinux1_{machine}"]
@@ -248,9 +255,15 @@ def _resolution_error(
 
 
 def _cache_key(
-    dependencies: Sequence[Dependency], runtime: PythonRuntime, *, mtime: int, uid: int, gid: int
+    dependencies: Sequence[Dependency],
+    runtime: PythonRuntime,
+    *,
+    mtime: int,
+    uid: int,
+    gid: int,
+    bytecode: bool,
 ) -> str:
-    material = {
+    material: dict[str, object] = {
         "format": _CACHE_FORMAT,
         "wheels": [[d.name, d.version, d.sha256] for d in dependencies],
         "scheme": runtime.scheme(),
@@ -258,6 +271,8 @@ def _cache_key(
         "mtime": mtime,
         "owner": [uid, gid],
     }
+    if bytecode:  # only then, so that earlier caches stay valid
+        material["bytecode"] = runtime.version_text
     encoded = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -340,14 +355,16 @@ def dependency_layer(
     uid: int,
     gid: int,
     what: str,
+    bytecode: bool = False,
 ) -> FileBlob | None:
-    """The layer holding ``dependencies`` installed for ``runtime`` (``None`` if there are none).
+    """The layer holding ``dependencies`` installed for ``runtime`` (``None`` if there are none),
+    with ``.pyc`` files when ``bytecode``.
 
     Reused from ``cache_dir`` when this exact set was packed before.
     """
     if not dependencies:
         return None
-    key = _cache_key(dependencies, runtime, mtime=mtime, uid=uid, gid=gid)
+    key = _cache_key(dependencies, runtime, mtime=mtime, uid=uid, gid=gid, bytecode=bytecode)
     index = cache_dir / "deps" / f"{key}.json"
     layers = cache_dir / "layers"
     cached = _cached_layer(index, layers, what)
@@ -357,7 +374,14 @@ def dependency_layer(
     options = _pip_target_options(platform, runtime)
     wheels = _fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
     with tempfile.TemporaryDirectory(prefix="ocipush-deps-") as staging:
-        entries = install_wheels(wheels, runtime, Path(staging), uid=uid, gid=gid)
+        entries = install_wheels(
+            wheels,
+            runtime,
+            Path(staging),
+            uid=uid,
+            gid=gid,
+            bytecode=environ if bytecode else None,
+        )
         blob = build_layer(entries, layers, mtime=mtime)
     index.parent.mkdir(parents=True, exist_ok=True)
     record = {

@@ -1,13 +1,14 @@
 """Installing wheels into a staging tree laid out like the image, and naming the layer.
 
 pypa's ``installer`` writes each wheel into the image's scheme under a staging root, with
-console scripts whose shebang is the image's interpreter. No bytecode is compiled: it would
-be specific to the build machine's Python and would change the layer's digest.
+console scripts whose shebang is the image's interpreter. Bytecode is compiled only when
+asked (``compile-bytecode``), by an interpreter of the image's Python series
+(:mod:`ocipush.image.bytecode`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from installer import install
@@ -16,6 +17,7 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 
 from ocipush.blobs import FileBlob
+from ocipush.image.bytecode import compile_bytecode
 from ocipush.image.errors import ImageError
 from ocipush.image.python import PythonRuntime
 from ocipush.layers import LayerEntry, entries_from_directory
@@ -45,9 +47,18 @@ class LabelledLayer(FileBlob):
 
 
 def install_wheels(
-    wheels: Sequence[Path], runtime: PythonRuntime, staging: Path, *, uid: int, gid: int
+    wheels: Sequence[Path],
+    runtime: PythonRuntime,
+    staging: Path,
+    *,
+    uid: int,
+    gid: int,
+    bytecode: Mapping[str, str] | None = None,
 ) -> list[LayerEntry]:
     """Install ``wheels`` under ``staging`` as if it were the image's root.
+
+    :param bytecode: compile ``.pyc`` files, with this environment (``PATH`` finds the
+        compiler); ``None`` compiles none.
 
     :return: the layer entries of everything installed, owned by ``uid``/``gid``.
     """
@@ -65,6 +76,8 @@ def install_wheels(
                 install(source, destination, {"INSTALLER": INSTALLER_NAME})
         except (InstallerError, ValueError, OSError) as error:
             raise ImageError(f"{wheel.name}: cannot be installed into the image: {error}") from None
+    if bytecode is not None:
+        compile_bytecode(staging, runtime, bytecode)
     return [
         entry
         for entry in entries_from_directory(staging, "/", uid=uid, gid=gid)

@@ -17,11 +17,13 @@ from typing import Any
 from ocipush.errors import ConfigProblem
 from ocipush.model import Platform
 
-__all__ = ["SCRATCH", "ImageSettings", "parse_image_settings"]
+__all__ = ["RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
 
 #: The ``base`` that means "no base": only the layers ocipush makes.
 SCRATCH = "scratch"
 
+#: The values ``resolver`` takes; pip, the first, is the default.
+RESOLVERS = ("pip", "uv")
 _ROOT = "tool.ocipush.image"
 _PORT = re.compile(r"(?P<number>[0-9]{1,5})(?:/(?P<protocol>tcp|udp|sctp))?")
 _KEYS = (
@@ -41,6 +43,8 @@ _KEYS = (
     "requirements",
     "uid",
     "gid",
+    "compile-bytecode",
+    "resolver",
 )
 
 
@@ -52,7 +56,8 @@ def _empty() -> Mapping[str, str]:
 class ImageSettings:
     """The validated table. ``None`` means "not configured: use the default".
 
-    :ivar base: a reference (``docker.io/library/python:3.12-slim@sha256:…``) or ``scratch``.
+    :ivar base: a reference (``docker.io/library/python:3.12-slim@sha256:…``) or ``scratch``;
+        ``""`` when not set: the default base (:mod:`ocipush.image.default_base`).
     :ivar platforms: the platforms to build; ``()`` means the base's that the dependencies
         can satisfy (``linux/amd64`` on scratch).
     :ivar ports: ``"8080/tcp"`` style, protocol always spelled out.
@@ -60,7 +65,7 @@ class ImageSettings:
         installs the wheel's ``Requires-Dist``.
     """
 
-    base: str
+    base: str = ""
     platforms: tuple[Platform, ...] = ()
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
@@ -76,6 +81,8 @@ class ImageSettings:
     requirements: str | None = None
     uid: int = 0
     gid: int = 0
+    compile_bytecode: bool = False
+    resolver: str = RESOLVERS[0]
 
     @property
     def is_scratch(self) -> bool:
@@ -127,6 +134,13 @@ class _Reader:
             self.report(key, f"{json.dumps(value)} — expected a table of strings")
             return _empty()
         return MappingProxyType(dict(value))
+
+    def boolean(self, key: str) -> bool:
+        value = self.table.get(key, False)
+        if not isinstance(value, bool):
+            self.report(key, f"{json.dumps(value)} — expected true or false")
+            return False
+        return value
 
     def integer(self, key: str) -> int:
         value = self.table.get(key, 0)
@@ -180,12 +194,6 @@ def parse_image_settings(
         if key not in _KEYS:
             reader.report(key, f"unknown key — known keys: {', '.join(_KEYS)}")
     base = reader.string("base")
-    if base is None and "base" not in table:
-        reader.report(
-            "base",
-            'missing — name the base image, e.g. "docker.io/library/python:3.12-slim@sha256:…", '
-            'or "scratch" for none',
-        )
     platforms = reader.strings("platforms", _platform_problem)
     entrypoint = reader.strings("entrypoint")
     if entrypoint == ():
@@ -213,7 +221,11 @@ def parse_image_settings(
         requirements=reader.string("requirements"),
         uid=reader.integer("uid"),
         gid=reader.integer("gid"),
+        compile_bytecode=reader.boolean("compile-bytecode"),
+        resolver=reader.string("resolver") or RESOLVERS[0],
     )
+    if settings.resolver not in RESOLVERS:
+        reader.report("resolver", f'"{settings.resolver}" — expected "pip" (the default) or "uv"')
     if len(set(settings.platforms)) != len(settings.platforms):
         reader.report("platforms", "lists a platform twice; name each once")
     return (None if reader.problems else settings), reader.problems

@@ -1,8 +1,9 @@
 """Built-in plugin ``image``: a runnable image of the project from ``[tool.ocipush.image]``.
 
 With the table present it builds the image (tryfirst, ahead of ``scratch``): the base's
-layers, then the dependencies, the project's wheel and the file layers of this run. Without
-the table it steps aside. See :mod:`ocipush.image` for how each part is made.
+layers (the configured base, or the default one), then the dependencies, the project's
+wheel and the file layers of this run. Without the table it steps aside. See
+:mod:`ocipush.image` for how each part is made.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from ocipush.blobs import Blob
 from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.hookspecs import hookimpl
 from ocipush.image import ImageBuilder, ImageSettings, parse_image_settings, resolve_base
+from ocipush.image.assemble import project_wheel
+from ocipush.image.default_base import default_base
 from ocipush.images import Taggable
 from ocipush.project import Project
 from ocipush.remote import Remote
@@ -53,6 +56,9 @@ def ocipush_build_image(project: Project, layers: Sequence[Blob]) -> Taggable | 
     settings = _settings(project)
     if settings is None:
         return None
-    transport = project.transport()
-    base = resolve_base(settings.base, Remote(transport))
+    remote = Remote(project.transport())
+    if settings.base:
+        base = resolve_base(settings.base, remote)
+    else:
+        base = default_base(project_wheel(project), project.environ, remote)
     return ImageBuilder(project, settings, base, layers).build()

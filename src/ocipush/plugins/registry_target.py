@@ -10,7 +10,7 @@ from ocipush.config import TargetConfig
 from ocipush.digest import Digest
 from ocipush.hookspecs import hookimpl
 from ocipush.images import Image, ImageIndex, Taggable, manifest_of
-from ocipush.layout import is_layout_reference
+from ocipush.localrefs import is_local_reference
 from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
 from ocipush.progress import ProgressCallback
 from ocipush.project import Project
@@ -138,7 +138,7 @@ def _blobs(item: Taggable) -> list[Blob]:
 def ocipush_make_target(
     config: TargetConfig, ref: str, tags: Sequence[str], project: Project
 ) -> Target | None:
-    if is_layout_reference(ref):
+    if is_local_reference(ref):
         return None
     return RegistryTarget(_target_reference(ref), tags, project, insecure=config.insecure)
 
