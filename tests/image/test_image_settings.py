@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ocipush.image.settings import parse_image_settings
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 
 def _messages(table):

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from ocipush.cli import main
-from ocipush.layout import write_layout
-from ocipush.model import Platform
+from ocipush.oci.layout import write_layout
+from ocipush.oci.model import Platform
 from support.images import make_image
 from support.tools import (
     ToolError,
@@ -23,7 +23,7 @@ from support.tools import (
 def _restore_writer_log_level():
     """``main`` turns the writer's INFO log on for progress and leaves it on: undo that so
     each test sees the output of its own invocation only."""
-    logger = logging.getLogger("ocipush.writer")
+    logger = logging.getLogger("ocipush.registry.writer")
     level = logger.level
     yield
     logger.setLevel(level)

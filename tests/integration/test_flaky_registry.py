@@ -17,12 +17,12 @@ from collections import defaultdict
 
 import pytest
 
-from ocipush.digest import digest_of
-from ocipush.images import ImageIndex, manifest_of
-from ocipush.model import Platform
-from ocipush.reference import parse_reference
-from ocipush.retry import RetryPolicy
-from ocipush.writer import Writer
+from ocipush.oci.digest import digest_of
+from ocipush.oci.images import ImageIndex, manifest_of
+from ocipush.oci.model import Platform
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.proxy import Proxy, ReplaceHeader, ResetRequest, Respond, Rotate, Rule
 from support.tools import skopeo_inspect_raw

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from ocipush.cli import main
-from ocipush.layout import write_layout
+from ocipush.oci.layout import write_layout
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.tools import skopeo_inspect_raw
@@ -23,7 +23,7 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
-    logger = logging.getLogger("ocipush.writer")
+    logger = logging.getLogger("ocipush.registry.writer")
     level = logger.level
     yield home
     logger.setLevel(level)

@@ -18,8 +18,8 @@ import pytest
 
 from ocipush.cli import main
 from ocipush.errors import RegistryError
-from ocipush.reference import parse_reference
-from ocipush.writer import Writer
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.proxy import Proxy, Respond, Rule
 from support.tools import ToolError, skopeo_inspect_raw

@@ -18,13 +18,13 @@ import pytest
 
 from ocipush.cli import main
 from ocipush.errors import TransportError
-from ocipush.keychain import Credentials, StaticKeychain
-from ocipush.layout import write_layout
-from ocipush.reference import Registry, parse_reference
-from ocipush.retry import RetryPolicy
-from ocipush.tls import TlsConfig
-from ocipush.transport import Transport, bypasses_proxy
-from ocipush.writer import Writer
+from ocipush.oci.layout import write_layout
+from ocipush.oci.reference import Registry, parse_reference
+from ocipush.registry.keychain import Credentials, StaticKeychain
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.tls import TlsConfig
+from ocipush.registry.transport import Transport, bypasses_proxy
+from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.tools import skopeo_inspect_raw

@@ -21,19 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob, FileBlob, StreamBlob
-from ocipush.digest import Digest, digest_of
 from ocipush.errors import AuthError, DigestMismatchError, OcipushError, RegistryError
-from ocipush.images import Image, ImageIndex
-from ocipush.keychain import Credentials, StaticKeychain
-from ocipush.model import Platform
-from ocipush.progress import ProgressUpdate
-from ocipush.reference import Repository, parse_reference, parse_repository
-from ocipush.remote import Remote
-from ocipush.retry import RetryPolicy
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob, FileBlob, StreamBlob
+from ocipush.oci.digest import Digest, digest_of
+from ocipush.oci.images import Image, ImageIndex
+from ocipush.oci.model import Platform
+from ocipush.oci.reference import Repository, parse_reference, parse_repository
+from ocipush.registry.keychain import Credentials, StaticKeychain
+from ocipush.registry.progress import ProgressUpdate
+from ocipush.registry.remote import Remote
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.writer import Deleted, Writer
 from ocipush.testing import LocalRegistry
-from ocipush.writer import Deleted, Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_config, make_image, make_tar, make_tar_gz_layer
 from support.proxy import Proxy, ResetRequest, Respond, Rule, Stall

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ocipush.errors import ConfigProblem
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 __all__ = ["RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
 

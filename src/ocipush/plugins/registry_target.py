@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob
-from ocipush.config import TargetConfig
-from ocipush.digest import Digest
-from ocipush.hookspecs import hookimpl
-from ocipush.images import Image, ImageIndex, Taggable, manifest_of
-from ocipush.localrefs import is_local_reference
-from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
-from ocipush.progress import ProgressCallback
-from ocipush.project import Project
-from ocipush.reference import Reference, parse_reference, parse_repository
-from ocipush.writer import Writer, token_scopes
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob
+from ocipush.oci.digest import Digest
+from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
+from ocipush.oci.localrefs import is_local_reference
+from ocipush.oci.reference import Reference, parse_reference, parse_repository
+from ocipush.registry.progress import ProgressCallback
+from ocipush.registry.writer import Writer, token_scopes
+from ocipush.release.config import TargetConfig
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
+from ocipush.release.project import Project
 
 
 class RegistryTarget:
