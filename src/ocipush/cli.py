@@ -55,6 +55,15 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+#: The library's loggers whose INFO lines are the plain (non-terminal) progress: one line
+#: per blob uploaded, mounted or present, per manifest put, per referrers tag updated.
+PROGRESS_LOGGERS = (
+    "ocipush.registry.writer",
+    "ocipush.registry.upload",
+    "ocipush.registry.attach",
+)
+
+
 class _ProgressBar:
     """A tqdm byte counter for terminals; ``total`` grows as streams reveal their size."""
 
@@ -164,7 +173,8 @@ def _progress(args: argparse.Namespace) -> ProgressCallback | None:
         return None
     if sys.stderr.isatty():
         return _ProgressBar()
-    logging.getLogger("ocipush.registry.writer").setLevel(logging.INFO)
+    for name in PROGRESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     return None
 
 
@@ -673,7 +683,8 @@ def _configure_logging(verbosity: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # A previous in-process run may have turned on per-blob lines for its progress.
-    logging.getLogger("ocipush.registry.writer").setLevel(logging.NOTSET)
+    for name in PROGRESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
