@@ -94,7 +94,7 @@ def test_tls_verify_false_for_one_registry(tls_registry, repo_name):
 
 def test_tls_verify_false_never_allows_plain_http():
     transport = Transport(tls=TlsConfig.create(verify=False), proxies={})
-    assert not transport._allows_http(Registry.parse("registry.example.com"))
+    assert not transport.connection.allows_http(Registry.parse("registry.example.com"))
 
 
 def test_cli_ca_cert_and_password_stdin(tls_registry, pki, repo_name, tmp_path, monkeypatch):
