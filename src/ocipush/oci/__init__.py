@@ -4,6 +4,6 @@ Owns: digests and hashing (``digest``), media types (``media_types``), descripto
 manifests and indexes with their exact bytes (``model``), image references (``reference``),
 blob sources (``blobs``), images and indexes with their blobs (``images``), reproducible
 layers (``layers``), OCI image layouts (``layout``), ``oci-archive:`` / ``docker-archive:``
-tars (``archives``), local destination names (``localrefs``) and loading into a local
-engine (``daemon``).
+tars (``archives``), local destination names (``localrefs``), loading into a local
+engine (``daemon``) and what happens to a blob on its way (``policy``).
 """

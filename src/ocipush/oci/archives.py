@@ -30,6 +30,7 @@ from ocipush.oci.digest import CHUNK, Digest, HashingReader
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.layout import REF_NAME_ANNOTATION, parse_layout_reference
 from ocipush.oci.model import Descriptor, Platform
+from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import DOCKER_HUB, Reference, parse_reference
 
 __all__ = [
@@ -229,14 +230,15 @@ def write_archive(
     tar = _TarStream(out)
     if repo_tags is None:
         tar.add_bytes("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
-    keep_all = allow_nondistributable or repo_tags is not None
+    # A docker-archive keeps every layer: `docker load` needs them all.
+    policy = BlobPolicy(allow_nondistributable or repo_tags is not None)
     entries: list[Descriptor] = []
     descriptors = []
     for item, tags in items:
         for node in [*item.walk(), item] if isinstance(item, ImageIndex) else [item]:
             if isinstance(node, Image):
                 for blob in node.blobs():
-                    if keep_all or mt.is_distributable(blob.media_type):
+                    if not policy.skips(blob):
                         tar.add_blob(blob)
             document = manifest_of(node)
             tar.add_blob(BytesBlob(document.raw, document.media_type))

@@ -24,6 +24,7 @@ from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.model import Descriptor, Index, parse_manifest
 
 # The tag grammar is the registry's, so that a layout tag can also be pushed as-is.
+from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import TAG_PROBLEM, is_valid_tag
 
 if TYPE_CHECKING:
@@ -276,12 +277,13 @@ def write_layout(
     """
     if tag is not None and not is_valid_tag(tag):
         raise LayoutError(f"{tag!r} cannot tag an image in {path}: {TAG_PROBLEM}")
+    policy = BlobPolicy(allow_nondistributable)
     try:
         _prepare(path)
         for node in [*item.walk(), item] if isinstance(item, ImageIndex) else [item]:
             if isinstance(node, Image):
                 for blob in node.blobs():
-                    if allow_nondistributable or mt.is_distributable(blob.media_type):
+                    if not policy.skips(blob):
                         _write_blob(path, blob)
             document = manifest_of(node)
             _write_blob(path, BytesBlob(document.raw, document.media_type))

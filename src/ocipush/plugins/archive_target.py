@@ -16,7 +16,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocipush.oci import media_types as mt
 from ocipush.oci.archives import (
     ArchiveReference,
     docker_name,
@@ -28,6 +27,7 @@ from ocipush.oci.archives import (
 )
 from ocipush.oci.blobs import Blob
 from ocipush.oci.daemon import DAEMON_PREFIX, Daemon
+from ocipush.oci.policy import BlobPolicy
 from ocipush.registry.progress import ProgressCallback
 from ocipush.release.config import TargetConfig
 from ocipush.release.hookspecs import hookimpl
@@ -88,9 +88,8 @@ class ArchiveTarget:
             entries = [(PushItem(local_image(i.item), i.role, name=i.name), t) for i, t in entries]
 
         def action(blob: Blob) -> tuple[BlobAction, str | None]:
-            if not (self.docker or self.allow_nondistributable) and not mt.is_distributable(
-                blob.media_type
-            ):
+            # A docker-archive keeps every layer: `docker load` needs them all.
+            if BlobPolicy(self.docker or self.allow_nondistributable).skips(blob):
                 return "skip-nondistributable", None
             return "write", None
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.layout import (
@@ -16,6 +15,7 @@ from ocipush.oci.layout import (
     parse_layout_reference,
     write_layout,
 )
+from ocipush.oci.policy import BlobPolicy
 from ocipush.registry.progress import ProgressCallback
 from ocipush.release.config import TargetConfig
 from ocipush.release.hookspecs import hookimpl
@@ -50,7 +50,7 @@ class LayoutTarget:
 
     def plan(self, items: Sequence[PushItem], *, check: bool) -> TargetPlan:
         def action(blob: Blob) -> tuple[BlobAction, str | None]:
-            if not self.allow_nondistributable and not mt.is_distributable(blob.media_type):
+            if BlobPolicy(self.allow_nondistributable).skips(blob):
                 return "skip-nondistributable", None
             # Looking into a local directory is free, so existence is always checked.
             return ("present" if blob.digest and self._has(blob.digest) else "write"), None

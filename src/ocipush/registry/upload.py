@@ -17,6 +17,7 @@ from typing import BinaryIO
 from ocipush.errors import AuthError, BlobError, PushInterruptedError, RegistryError, TransportError
 from ocipush.oci.blobs import Blob, StreamBlob
 from ocipush.oci.digest import CHUNK, Digest, Hasher
+from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.answers import check_blob_head
 from ocipush.registry.retry import RetryPolicy, is_temporary
@@ -106,7 +107,9 @@ class BlobUpload:
         repository: Repository,
         blob: Blob,
         options: UploadOptions,
+        policy: BlobPolicy,
     ) -> None:
+        self.policy = policy
         self.transport = transport
         self.run = run
         self.repository = repository
@@ -188,14 +191,8 @@ class BlobUpload:
         """
         blob, repository = self.blob, self.repository
         path = blobs_path(repository, "uploads/")
-        source = blob.mount_source
-        if (
-            mount
-            and source is not None
-            and source.registry == self._registry
-            and source != repository
-            and blob.digest is not None
-        ):
+        source = self.policy.mount_source(blob, repository) if mount else None
+        if source is not None:
             mount_path = with_query(path, mount=str(blob.digest), **{"from": source.path})
             try:
                 response = self.transport.request(

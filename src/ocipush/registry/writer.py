@@ -19,11 +19,11 @@ from ocipush.errors import (
     OcipushError,
     PushInterruptedError,
 )
-from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.model import Descriptor, Index, Manifest
+from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Reference, Registry, Repository
 from ocipush.registry.attach import update_referrers
 from ocipush.registry.delete import Deleted, delete_reference
@@ -142,6 +142,8 @@ class Writer:
         )
         self.jobs = jobs
         self.allow_nondistributable = allow_nondistributable_artifacts
+        #: What happens to each blob; targets' plans ask the same policy.
+        self.policy = BlobPolicy(allow_nondistributable_artifacts)
         self.retry = retry or self.transport.retry
         self.upload_options = UploadOptions(chunk_threshold, chunk_size, self.retry)
         self.progress = progress
@@ -372,7 +374,7 @@ class Writer:
             future = push.blob_tasks.get(key)
             if future is not None:
                 return future
-            if not self.allow_nondistributable and not mt.is_distributable(blob.media_type):
+            if self.policy.skips(blob):
                 log.info("skipping nondistributable layer %s (%s)", blob.digest, blob.media_type)
                 if blob.digest is not None:
                     push.result.skipped_nondistributable.add(blob.digest)
@@ -382,7 +384,9 @@ class Writer:
                 return done
             push.tracker.add_total(blob.size or 0)
             push.blobs[key] = blob
-            upload = BlobUpload(self.transport, push, repository, blob, self.upload_options)
+            upload = BlobUpload(
+                self.transport, push, repository, blob, self.upload_options, self.policy
+            )
             future = push.executor.submit(upload)
             push.blob_tasks[key] = future
             return future

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
+from ocipush.oci.policy import BlobAction
 from ocipush.registry.progress import ProgressCallback
 from ocipush.release.versions import SkippedTag
 
@@ -28,9 +29,6 @@ __all__ = [
     "TargetResult",
     "inventory",
 ]
-
-#: What will happen to a blob: sent, mounted from another repository, or left alone.
-BlobAction = Literal["upload", "mount", "present", "skip-nondistributable", "write"]
 
 
 @dataclass(frozen=True)
