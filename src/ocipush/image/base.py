@@ -72,10 +72,6 @@ class ResolvedBase:
     remote: Remote | None = field(default=None, compare=False, repr=False)
 
     @property
-    def is_scratch(self) -> bool:
-        return self.reference is None
-
-    @property
     def annotations(self) -> dict[str, str]:
         """``org.opencontainers.image.base.*``: the base's name (no digest) and digest."""
         if self.reference is None or self.document is None:

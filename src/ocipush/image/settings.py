@@ -84,10 +84,6 @@ class ImageSettings:
     compile_bytecode: bool = False
     resolver: str = RESOLVERS[0]
 
-    @property
-    def is_scratch(self) -> bool:
-        return self.base == SCRATCH
-
 
 class _Reader:
     """Reads typed values out of the table, collecting problems instead of raising."""

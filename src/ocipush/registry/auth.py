@@ -202,8 +202,6 @@ class RegistryAuth:
         self._refresh_token: str | None = None
         # Reentrant: error messages built during an exchange scrub the secrets it holds.
         self._lock = threading.RLock()
-        #: How many token exchanges happened in all (for ``-v`` and tests).
-        self.exchanges = 0
 
     def __repr__(self) -> str:
         return f"<RegistryAuth {self.host} {self.credentials.source}>"
@@ -280,7 +278,6 @@ class RegistryAuth:
                 f"{self.host} asked for a bearer token but gave no token realm in its "
                 "WWW-Authenticate header; the registry is misconfigured, tell its operator"
             )
-        self.exchanges += 1
         log.debug("token exchange with %s for %s", _safe_url(realm), " ".join(scopes) or "-")
         service = self.challenge.params.get("service", "") if self.challenge else ""
         creds = self.credentials

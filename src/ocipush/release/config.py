@@ -153,8 +153,6 @@ class ArtifactConfig:
 class Settings:
     """The validated ``[tool.ocipush]`` table. ``Settings()`` is what an absent table means.
 
-    :ivar default_targets_used: whether ``targets`` is the built-in default because none
-        were configured.
     :ivar plugin_tables: the sub-tables owned by plugins, by plugin name, unvalidated.
     """
 
@@ -165,7 +163,6 @@ class Settings:
     outputs_json: str | None = None
     outputs_allow_outside: bool = False
     targets: tuple[TargetConfig, ...] = (DEFAULT_TARGET,)
-    default_targets_used: bool = True
     layers: tuple[LayerConfig, ...] = ()
     artifacts: tuple[ArtifactConfig, ...] = ()
     plugin_tables: Mapping[str, Mapping[str, Any]] = field(
@@ -836,7 +833,6 @@ def parse_settings(
         outputs_json=outputs_json,
         outputs_allow_outside=_allow_outside(check, outputs, outputs_path),
         targets=(DEFAULT_TARGET,) if targets is None else targets,
-        default_targets_used=targets is None,
         layers=tuple(_parse_layer(check, entry, at) for entry, at in layers),
         artifacts=tuple(_parse_artifact(check, entry, at) for entry, at in artifacts),
         plugin_tables=MappingProxyType(plugin_tables),

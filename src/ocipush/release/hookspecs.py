@@ -18,6 +18,11 @@ or, for a module inside the project, ``plugins = ["ci.oci_hooks"]`` in ``[tool.o
 or ``-p mypkg.ocipush_plugin`` on the command line. ``-p no:NAME`` disables a plugin,
 built-ins included (except the essential ``registry`` and ``layout`` targets).
 
+Only plain implementations are accepted: a hook wrapper (``@hookimpl(wrapper=True)`` or
+``hookwrapper=True``) is refused when the plugin is registered, with an error naming the
+plugin and the hook. To change what other plugins contributed, implement
+:func:`ocipush_modify_plan`.
+
 A plugin may own the sub-table ``[tool.ocipush.<its name>]``; it reads it in
 :func:`ocipush_configure` and reports problems from :func:`ocipush_validate`.
 

@@ -89,7 +89,6 @@ def open_project(
     if targets is not None:
         # What the run publishes to, as plugins (provenance) see it.
         overrides["targets"] = tuple(targets)
-        overrides["default_targets_used"] = False
     if plugin_tables:
         overrides["plugin_tables"] = MappingProxyType(
             {**project.settings.plugin_tables, **plugin_tables}
