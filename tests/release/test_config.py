@@ -91,7 +91,6 @@ def test_an_empty_table_means_defaults() -> None:
     assert settings.allow_nondistributable_artifacts is False
     assert settings.outputs_json is None
     assert settings.targets == (TargetConfig(ref="oci:dist/oci", tags=(), insecure=False),)
-    assert settings.default_targets_used is True
     assert settings.layers == ()
     assert settings.artifacts == ()
     assert dict(settings.plugin_tables) == {}
@@ -137,7 +136,6 @@ def test_load_settings_reads_every_setting(tmp_path: Path) -> None:
     assert settings.jobs == 8
     assert settings.allow_nondistributable_artifacts is True
     assert settings.outputs_json == "dist/ocipush.json"
-    assert settings.default_targets_used is False
     assert settings.targets == (
         TargetConfig("ghcr.io/acme/{name}:{version}", ("latest", "{major}.{minor}"), False),
         TargetConfig("localhost:5000/acme/app", (), True),
@@ -162,7 +160,6 @@ def test_a_configured_layout_target_is_not_the_default() -> None:
     settings = parse_settings({"targets": [{"ref": "oci:dist/oci"}]})
 
     assert settings.targets == (DEFAULT_TARGET,)
-    assert settings.default_targets_used is False
 
 
 def test_accepted_values() -> None:
