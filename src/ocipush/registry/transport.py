@@ -348,13 +348,13 @@ class Transport:
                     f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
                 ) from None
             if response.status == 401 and attempt == 0:
-                widened = self._reauthenticate(auth, response, scopes) if replayable else None
+                widened = _reauthenticate(auth, response, scopes) if replayable else None
                 if widened is not None:
                     response.drain_conn()
                     response.release_conn()
                     scopes = widened
                     continue
-                if not replayable and self._token_went_stale(auth, response, scopes):
+                if not replayable and _token_went_stale(auth, response, scopes):
                     response.drain_conn()
                     response.release_conn()
                     # The body is spent: the caller's retry sends it again with the new token.
@@ -370,7 +370,7 @@ class Transport:
                     method, redact_url(full_url), response.status, response.headers, body, what
                 )
             return response
-        raise self._error(registry, method, full_url, response, what, scopes, auth)
+        raise _error(registry, method, full_url, response, what, scopes, auth)
 
     def _send(
         self,
@@ -431,102 +431,104 @@ class Transport:
             f"network is trusted allow it with --allow-credentials-over-http {registry.host}"
         )
 
-    def _token_went_stale(
-        self, auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
-    ) -> bool:
-        """After a 401 to a request that cannot be repeated: was it an expired token?
-
-        If so a new one is fetched now. A missing scope is not staleness and is reported.
-        """
-        challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
-        if bearer is None or auth.realm is None or auth.credentials.registry_token:
-            return False
-        if bearer.params.get("error") == "insufficient_scope":
-            return False
-        auth.token(scopes, force=True)
-        return True
-
-    def _reauthenticate(
-        self, auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
-    ) -> list[str] | None:
-        """After a 401, fetch a new token once, adding any new scopes the registry names.
-
-        :return: the scopes to repeat the request with, or ``None`` if there is no point.
-        """
-        challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
-        if bearer is None or auth.realm is None or auth.credentials.registry_token:
-            return None
-        wanted = list(scopes) + [s for s in bearer.scopes if s not in scopes]
-        auth.token(wanted, force=True)
-        return wanted
-
-    def _error(
-        self,
-        registry: Registry,
-        method: str,
-        url: str,
-        response: BaseHTTPResponse,
-        what: str,
-        scopes: Sequence[str],
-        auth: RegistryAuth,
-    ) -> RegistryError | AuthError:
-        body = response.read(_ERROR_BODY_LIMIT) if not response.data else response.data
-        response.drain_conn()
-        response.release_conn()
-        # A registry echoing a header or a token back must not put it in our message.
-        text = auth.scrub((body or b"").decode("utf-8", "replace")).encode()
-        details = RegistryErrorDetail.parse_body(text)
-        error = RegistryError(
-            method=method,
-            url=redact_url(url),
-            status=response.status,
-            details=details,
-            body_excerpt="" if method == "HEAD" else _body_excerpt(text),
-            context=what,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-        if response.status not in (401, 403) or error.temporary:
-            return error
-        who = auth.who
-        action = what or f"{method} {redact_url(url)}"
-        challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
-        if bearer is not None and bearer.params.get("error") == "insufficient_scope":
-            denied = " ".join(bearer.scopes) or " ".join(scopes)
-            return AuthError(
-                f"{action}: {registry.host} did not grant {denied} to {who} (insufficient "
-                f"scope; asked for {' '.join(scopes) or 'no scope'}); ask the registry's "
-                f"owner for that access, or use other credentials than those from "
-                f"{auth.credentials.source}"
-            )
-        if any(d.code == "DENIED" for d in details) or response.status == 403:
-            return AuthError(
-                f"{action}: access denied on {registry.host} as {who} "
-                f"(needed {' '.join(scopes) or 'no scope'}): {error}"
-            )
-        message = "; ".join(d.message or d.code for d in details) or (
-            f"{method} {redact_url(url)}: {response.status}"
-        )
-        hint = (
-            "log in with `ocipush login` or pass --username"
-            if auth.credentials.anonymous
-            else f"check the credentials from {auth.credentials.source}"
-        )
-        needed = f" (needed {' '.join(scopes)})" if scopes else ""
-        failed = AuthError(
-            f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}"
-        )
-        failed.hint = hint
-        return failed
-
     def fetch(self, registry: Registry, path: str, *, scopes: Sequence[str], what: str) -> BinaryIO:
         """Stream a GET (a blob), following redirects to storage without credentials."""
         response = self.request(
             registry, "GET", path, scopes=scopes, stream=True, what=what, expected=(200,)
         )
         return _ResponseReader(response)  # type: ignore[return-value]
+
+
+def _token_went_stale(
+    auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
+) -> bool:
+    """After a 401 to a request that cannot be repeated: was it an expired token?
+
+    If so a new one is fetched now. A missing scope is not staleness and is reported.
+    """
+    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    if bearer is None or auth.realm is None or auth.credentials.registry_token:
+        return False
+    if bearer.params.get("error") == "insufficient_scope":
+        return False
+    auth.token(scopes, force=True)
+    return True
+
+
+def _reauthenticate(
+    auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
+) -> list[str] | None:
+    """After a 401, fetch a new token once, adding any new scopes the registry names.
+
+    :return: the scopes to repeat the request with, or ``None`` if there is no point.
+    """
+    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    if bearer is None or auth.realm is None or auth.credentials.registry_token:
+        return None
+    wanted = list(scopes) + [s for s in bearer.scopes if s not in scopes]
+    auth.token(wanted, force=True)
+    return wanted
+
+
+def _error(
+    registry: Registry,
+    method: str,
+    url: str,
+    response: BaseHTTPResponse,
+    what: str,
+    scopes: Sequence[str],
+    auth: RegistryAuth,
+) -> RegistryError | AuthError:
+    body = response.read(_ERROR_BODY_LIMIT) if not response.data else response.data
+    response.drain_conn()
+    response.release_conn()
+    # A registry echoing a header or a token back must not put it in our message.
+    text = auth.scrub((body or b"").decode("utf-8", "replace")).encode()
+    details = RegistryErrorDetail.parse_body(text)
+    error = RegistryError(
+        method=method,
+        url=redact_url(url),
+        status=response.status,
+        details=details,
+        body_excerpt="" if method == "HEAD" else _body_excerpt(text),
+        context=what,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+    if response.status not in (401, 403) or error.temporary:
+        return error
+    who = auth.who
+    action = what or f"{method} {redact_url(url)}"
+    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    if bearer is not None and bearer.params.get("error") == "insufficient_scope":
+        denied = " ".join(bearer.scopes) or " ".join(scopes)
+        return AuthError(
+            f"{action}: {registry.host} did not grant {denied} to {who} (insufficient "
+            f"scope; asked for {' '.join(scopes) or 'no scope'}); ask the registry's "
+            f"owner for that access, or use other credentials than those from "
+            f"{auth.credentials.source}"
+        )
+    if any(d.code == "DENIED" for d in details) or response.status == 403:
+        return AuthError(
+            f"{action}: access denied on {registry.host} as {who} "
+            f"(needed {' '.join(scopes) or 'no scope'}): {error}"
+        )
+    message = "; ".join(d.message or d.code for d in details) or (
+        f"{method} {redact_url(url)}: {response.status}"
+    )
+    hint = (
+        "log in with `ocipush login` or pass --username"
+        if auth.credentials.anonymous
+        else f"check the credentials from {auth.credentials.source}"
+    )
+    needed = f" (needed {' '.join(scopes)})" if scopes else ""
+    failed = AuthError(
+        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}"
+    )
+    failed.hint = hint
+    return failed
 
 
 def _same_host(url: str, registry: Registry) -> bool:
