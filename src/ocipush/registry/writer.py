@@ -100,6 +100,12 @@ def _tree_nodes(repository: Repository, item: Taggable) -> list[_Node]:
     return [*unique.values(), _Node(repository, item, 0)]
 
 
+def _streams(item: Taggable) -> bool:
+    """Whether ``item``'s digest is known only once its streamed layers went up."""
+    nodes = list(item.walk()) if isinstance(item, ImageIndex) else [item]
+    return any(isinstance(node, Image) and node.streaming for node in nodes)
+
+
 class Writer:
     """Pushes images, indexes, blobs and tags to registries.
 
@@ -243,9 +249,18 @@ class Writer:
                         blobs_by_repo.setdefault(node.repository, []).extend(node.item.layers)
         self._prepare_scopes(push, blobs_by_repo)
         tags = [ref for items in stages for ref in items if ref.digest is None and ref.tag]
+        in_place = self._tags_in_place(push, stages)
         try:
             for items in stages:
-                self._put_by_digest(push, items)
+                # An item all of whose tags already name it is in the registry whole.
+                self._put_by_digest(
+                    push,
+                    {
+                        ref: item
+                        for ref, item in items.items()
+                        if not all(r in in_place for r, i in items.items() if i is item)
+                    },
+                )
         except OcipushError as error:
             if tags and not isinstance(error, PushInterruptedError):
                 error.notes = (*error.notes, f"tags left unchanged: {_names(tags)}")
@@ -255,7 +270,9 @@ class Writer:
             for ref, item in items.items():
                 document = manifest_of(item)
                 descriptor = document.descriptor()
-                if ref.digest is None and ref.tag is not None:
+                if ref in in_place:
+                    log.info("%s already names %s", ref, descriptor.digest)
+                elif ref.digest is None and ref.tag is not None:
                     push.tagging = True
                     try:
                         descriptor = self._put_manifest(
@@ -275,6 +292,30 @@ class Writer:
                     platform=item.platform,
                 )
         return results
+
+    def _tags_in_place(
+        self, push: PushRun, stages: Sequence[Mapping[Reference, Taggable]]
+    ) -> set[Reference]:
+        """The tags that already name their item's digest (a HEAD each): a re-push of the
+        same release sends nothing for them, no blob check and no manifest PUT."""
+        candidates = [
+            (ref, item)
+            for items in stages
+            for ref, item in items.items()
+            if ref.digest is None and ref.tag is not None and not _streams(item)
+        ]
+        in_place: set[Reference] = set()
+
+        def check(ref: Reference, item: Taggable) -> None:
+            assert ref.tag is not None
+            scopes = push.scopes[ref.registry]
+            current = head_manifest_digest(self.transport, ref.repository, ref.tag, scopes)
+            if current == manifest_of(item).digest:
+                with push.lock:
+                    in_place.add(ref)
+
+        push.run_all([push.executor.submit(check, ref, item) for ref, item in candidates])
+        return in_place
 
     def _put_by_digest(self, push: PushRun, items: Mapping[Reference, Taggable]) -> None:
         """Everything of ``items`` but their tags: blobs, children, each manifest by digest
