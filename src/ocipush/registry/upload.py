@@ -195,24 +195,19 @@ class BlobUpload:
         if source is not None:
             mount_path = with_query(path, mount=str(blob.digest), **{"from": source.path})
             try:
-                response = self.transport.request(
-                    self._registry,
-                    "POST",
-                    mount_path,
-                    scopes=self._scopes,
-                    headers={"Content-Length": "0"},
-                    body=b"",
-                    expected=(201, 202),
-                    what=f"mount {blob.digest} from {source.path}",
+                status = self._post(
+                    mount_path, (201, 202), f"mount {blob.digest} from {source.path}"
                 )
             except (RegistryError, AuthError) as refused:
                 # Registries refuse mounts in many ways (401, 400, 404): upload instead.
                 log.info("mount refused (%s); uploading instead", refused)
             else:
-                if response.status == 201:
-                    return True
-                self.location = self._resolve(mount_path, response.headers.get("Location"))
-                return False
+                return status == 201
+        self._post(path, (202,), f"start upload of {blob.describe()}")
+        return False
+
+    def _post(self, path: str, expected: tuple[int, ...], what: str) -> int:
+        """POST to ``path`` (an empty body); a 202 starts a session at its ``Location``."""
         response = self.transport.request(
             self._registry,
             "POST",
@@ -220,11 +215,12 @@ class BlobUpload:
             scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
-            expected=(202,),
-            what=f"start upload of {blob.describe()}",
+            expected=expected,
+            what=what,
         )
-        self.location = self._resolve(path, response.headers.get("Location"))
-        return False
+        if response.status == 202:
+            self.location = self._resolve(path, response.headers.get("Location"))
+        return response.status
 
     def _resolve(self, request_url: str, location: str | None) -> str:
         """Resolve an upload ``Location`` (relative or absolute) against the request URL."""
