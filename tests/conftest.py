@@ -17,6 +17,30 @@ from support.token_server import TokenServer
 
 pytest_plugins = ["ocipush.testing"]
 
+#: Fixtures that start or share a real registry: a test using one gets the `registry` marker.
+REGISTRY_FIXTURES = frozenset(
+    {
+        "registry",
+        "local_registry",
+        "local_registry_factory",
+        "htpasswd_registry",
+        "token_registry_factory",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that need a real registry, so `-m "not registry"` runs the rest alone.
+
+    Those using a registry fixture, and everything in integration/ and outside_in/ (which
+    start their own LocalRegistry where a fixture does not fit).
+    """
+    for item in items:
+        folder = item.path.parent.name
+        uses = REGISTRY_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses or folder in ("integration", "outside_in"):
+            item.add_marker(pytest.mark.registry)
+
 
 @pytest.fixture(scope="session")
 def registry(local_registry: LocalRegistry) -> LocalRegistry:

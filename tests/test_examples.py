@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ocipush.reference import parse_reference
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.writer import Writer
 from ocipush.testing import debian_base_layer
-from ocipush.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.tools import skopeo_inspect_raw, umoci_unpack

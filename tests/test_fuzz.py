@@ -16,17 +16,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob
-from ocipush.config import parse_settings
 from ocipush.errors import OcipushError, RegistryErrorDetail
-from ocipush.layout import read_layout, write_layout
-from ocipush.model import parse_manifest
-from ocipush.reference import parse_reference, parse_repository
-from ocipush.remote import Remote
-from ocipush.retry import RetryPolicy
-from ocipush.transport import Transport
-from ocipush.writer import Writer
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.layout import read_layout, write_layout
+from ocipush.oci.model import parse_manifest
+from ocipush.oci.reference import parse_reference, parse_repository
+from ocipush.registry.remote import Remote
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import Transport
+from ocipush.registry.writer import Writer
+from ocipush.release.config import parse_settings
 from support.images import make_image
 from support.proxy import Proxy, Respond
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from ocipush import hookimpl
 from ocipush.errors import AuthError, ConfigProblem
-from ocipush.keychain import Credentials
-from ocipush.project import Project
+from ocipush.registry.keychain import Credentials
+from ocipush.release.project import Project
 
 NAME = "token-command"
 #: Seconds a command may take (a cloud CLI may refresh a login first).

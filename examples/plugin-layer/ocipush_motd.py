@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ocipush import hookimpl
-from ocipush.blobs import Blob
 from ocipush.errors import ConfigProblem
-from ocipush.layers import LayerEntry, build_layer, source_date_epoch
-from ocipush.project import Project
+from ocipush.oci.blobs import Blob
+from ocipush.oci.layers import LayerEntry, build_layer, source_date_epoch
+from ocipush.release.project import Project
 
 NAME = "motd"
 DEFAULT_MESSAGE = "{name} {version}"

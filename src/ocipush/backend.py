@@ -34,9 +34,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ocipush.config import DEFAULT_BACKEND, TargetConfig, read_pyproject
-from ocipush.distributions import INNER_BUILD, find_distributions
 from ocipush.errors import ConfigError, OcipushError
+from ocipush.release.config import DEFAULT_BACKEND, TargetConfig, read_pyproject
+from ocipush.release.distributions import INNER_BUILD, find_distributions
 
 __all__ = [
     "build_sdist",
@@ -140,7 +140,7 @@ def _release(wheel: Path) -> tuple[str, str]:
 
 def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
     # Imported here so that the delegating hooks stay as light as the real backend.
-    from ocipush.publish import execute, make_plan, open_project  # noqa: PLC0415
+    from ocipush.release.publish import execute, make_plan, open_project  # noqa: PLC0415
 
     root = Path.cwd()
     distributions = [out / wheel_name]

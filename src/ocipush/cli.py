@@ -20,8 +20,6 @@ from tqdm import tqdm
 from ocipush import __version__
 from ocipush.attest.settings import SIGNING
 from ocipush.attest.verify import key_check, keyless_check, verify
-from ocipush.config import DEFAULT_JOBS, DEFAULT_TARGET, MAX_JOBS, TargetConfig
-from ocipush.distributions import BuildOptions
 from ocipush.errors import (
     ConfigError,
     InvalidReferenceError,
@@ -30,19 +28,21 @@ from ocipush.errors import (
     ProjectBuildError,
     PushInterruptedError,
 )
-from ocipush.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
-from ocipush.localrefs import is_local_reference
-from ocipush.manager import PluginManager
+from ocipush.oci.localrefs import is_local_reference
+from ocipush.oci.reference import Registry, parse_reference
 from ocipush.plugins.outputs import result_document
-from ocipush.progress import ProgressCallback, ProgressUpdate
-from ocipush.project import Project
-from ocipush.publish import execute, make_plan, open_project
-from ocipush.reference import Registry, parse_reference
-from ocipush.referrers import copy, open_place, walk_referrers
-from ocipush.remote import Remote
-from ocipush.tls import TlsConfig
-from ocipush.transport import ConnectionOptions, Timeouts, Transport
-from ocipush.writer import Writer
+from ocipush.registry.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
+from ocipush.registry.progress import ProgressCallback, ProgressUpdate
+from ocipush.registry.referrers import copy, open_place, walk_referrers
+from ocipush.registry.remote import Remote
+from ocipush.registry.tls import TlsConfig
+from ocipush.registry.transport import ConnectionOptions, Timeouts, Transport
+from ocipush.registry.writer import Writer
+from ocipush.release.config import DEFAULT_JOBS, DEFAULT_TARGET, MAX_JOBS, TargetConfig
+from ocipush.release.distributions import BuildOptions
+from ocipush.release.manager import PluginManager
+from ocipush.release.project import Project
+from ocipush.release.publish import execute, make_plan, open_project
 
 __all__ = ["main"]
 
@@ -53,6 +53,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 #: 128 + SIGINT, as shells report a command stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
+
+
+#: The library's loggers whose INFO lines are the plain (non-terminal) progress: one line
+#: per blob uploaded, mounted or present, per manifest put, per referrers tag updated.
+PROGRESS_LOGGERS = (
+    "ocipush.registry.writer",
+    "ocipush.registry.upload",
+    "ocipush.registry.attach",
+)
 
 
 class _ProgressBar:
@@ -164,7 +173,8 @@ def _progress(args: argparse.Namespace) -> ProgressCallback | None:
         return None
     if sys.stderr.isatty():
         return _ProgressBar()
-    logging.getLogger("ocipush.writer").setLevel(logging.INFO)
+    for name in PROGRESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     return None
 
 
@@ -673,7 +683,8 @@ def _configure_logging(verbosity: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # A previous in-process run may have turned on per-blob lines for its progress.
-    logging.getLogger("ocipush.writer").setLevel(logging.NOTSET)
+    for name in PROGRESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "TEMPORARY_STATUSES",
     "AuthError",
     "BlobError",
     "ConfigError",
@@ -87,9 +88,11 @@ class LayoutError(OcipushError):
 class TransportError(OcipushError):
     """The connection to a registry failed (refused, reset, timed out, TLS)."""
 
-    def __init__(self, message: str, *, temporary: bool = True) -> None:
+    def __init__(self, message: str, *, temporary: bool = True, timed_out: bool = False) -> None:
         super().__init__(message)
         self.temporary = temporary
+        #: No answer came within the timeout: a stalled server, not a dropped connection.
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ class RegistryErrorDetail:
         ]
 
 
+#: Statuses saying "not now": repeating the same request later may succeed.
+TEMPORARY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+
+
 class RegistryError(OcipushError):
     """The registry answered a request with an error status.
 
@@ -130,7 +137,7 @@ class RegistryError(OcipushError):
     :ivar retry_after: seconds the registry asked us to wait (``Retry-After``), if it did.
     """
 
-    _TEMPORARY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+    _TEMPORARY_STATUSES = TEMPORARY_STATUSES
     _TEMPORARY_CODES = frozenset({"BLOB_UPLOAD_INVALID", "TOOMANYREQUESTS", "UNAVAILABLE"})
 
     def __init__(

@@ -7,9 +7,9 @@ import subprocess
 
 from ocipush.attest.provenance import BuildInputs, builder_of, make_provenance
 from ocipush.attest.sbom import ProjectFacts
-from ocipush.digest import Digest
 from ocipush.image.config import git_remote, git_revision
 from ocipush.image.facts import BuildFacts
+from ocipush.oci.digest import Digest
 
 GITHUB = {
     "GITHUB_ACTIONS": "true",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from attest.helpers import run
-from ocipush import media_types as mt
+from ocipush.oci import media_types as mt
 from support.proxy import Respond, Rule
 
 

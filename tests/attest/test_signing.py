@@ -25,13 +25,13 @@ from attest.helpers import (
     write_public_key,
 )
 from image.sample import push_fake_base, write_app
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob
-from ocipush.digest import Digest
-from ocipush.images import Image
-from ocipush.model import Descriptor
-from ocipush.reference import parse_reference
-from ocipush.writer import Writer
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.digest import Digest
+from ocipush.oci.images import Image
+from ocipush.oci.model import Descriptor
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.writer import Writer
 from support.tools import ToolError, skopeo_inspect_raw
 
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"

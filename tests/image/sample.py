@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob
-from ocipush.images import Image, ImageIndex
-from ocipush.model import Platform
-from ocipush.reference import parse_reference
-from ocipush.writer import Writer
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.images import Image, ImageIndex
+from ocipush.oci.model import Platform
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.writer import Writer
 from support.images import make_tar_gz_layer
 
 __all__ = [

@@ -11,7 +11,7 @@ from image.sample import make_wheelhouse, use_wheelhouse
 from ocipush.image.deps import dependency_layer, pip_platform_tags, resolve_dependencies
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.python import PythonRuntime
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 RUNTIME = PythonRuntime(
     "/usr/local/bin/python3.11", (3, 11), "/usr/local/lib/python3.11/site-packages"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ocipush.blobs import FileBlob
 from ocipush.image.errors import ImageError
 from ocipush.image.listing import base_files
 from ocipush.image.python import PythonRuntime, detect_python
-from ocipush.layers import LayerEntry, build_layer
+from ocipush.oci.blobs import FileBlob
+from ocipush.oci.layers import LayerEntry, build_layer
 
 
 def _layer(directory: Path, paths: list[str], links: dict[str, str] | None = None) -> FileBlob:

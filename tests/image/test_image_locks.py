@@ -7,7 +7,7 @@ import pytest
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.locks import is_lock, locked_dependencies
 from ocipush.image.python import PythonRuntime
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 RUNTIME = PythonRuntime(
     "/usr/local/bin/python3.11", (3, 11), "/usr/local/lib/python3.11/site-packages"

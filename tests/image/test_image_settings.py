@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ocipush.image.settings import parse_image_settings
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 
 def _messages(table):
@@ -42,7 +42,7 @@ def test_a_full_table_is_read():
 def test_scratch_is_a_base():
     settings, problems = _messages({"base": "scratch"})
     assert problems == []
-    assert settings.is_scratch
+    assert settings.base == "scratch"
 
 
 def test_every_problem_is_reported_with_its_key():

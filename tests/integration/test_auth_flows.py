@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from ocipush.errors import AuthError
-from ocipush.keychain import Credentials, DefaultKeychain, StaticKeychain
-from ocipush.reference import Registry, parse_reference
-from ocipush.remote import Remote
-from ocipush.retry import RetryPolicy
-from ocipush.transport import Transport
-from ocipush.writer import Writer
+from ocipush.oci.reference import Registry, parse_reference
+from ocipush.registry.keychain import Credentials, DefaultKeychain, StaticKeychain
+from ocipush.registry.remote import Remote
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import Transport
+from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.proxy import Respond, Rule

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from ocipush.cli import main
-from ocipush.layout import write_layout
-from ocipush.model import Platform
+from ocipush.cli import PROGRESS_LOGGERS, main
+from ocipush.oci.layout import write_layout
+from ocipush.oci.model import Platform
 from support.images import make_image
 from support.tools import (
     ToolError,
@@ -23,10 +23,11 @@ from support.tools import (
 def _restore_writer_log_level():
     """``main`` turns the writer's INFO log on for progress and leaves it on: undo that so
     each test sees the output of its own invocation only."""
-    logger = logging.getLogger("ocipush.writer")
-    level = logger.level
+    loggers = [logging.getLogger(name) for name in PROGRESS_LOGGERS]
+    levels = [logger.level for logger in loggers]
     yield
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

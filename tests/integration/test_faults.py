@@ -15,9 +15,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob, FileBlob
-from ocipush.digest import digest_of
 from ocipush.errors import (
     AuthError,
     DigestMismatchError,
@@ -25,13 +22,16 @@ from ocipush.errors import (
     RegistryError,
     TransportError,
 )
-from ocipush.images import Image, ImageIndex
-from ocipush.layout import read_layout, write_layout
-from ocipush.model import Platform
-from ocipush.reference import parse_reference, parse_repository
-from ocipush.retry import RetryPolicy
-from ocipush.transport import Timeouts
-from ocipush.writer import Writer
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob, FileBlob
+from ocipush.oci.digest import digest_of
+from ocipush.oci.images import Image, ImageIndex
+from ocipush.oci.layout import read_layout, write_layout
+from ocipush.oci.model import Platform
+from ocipush.oci.reference import parse_reference, parse_repository
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import Timeouts
+from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.proxy import (
     Proxy,

@@ -38,8 +38,8 @@ from image.sample import (
     write_greetlib,
 )
 from ocipush.cli import main
-from ocipush.config import TargetConfig
-from ocipush.publish import execute, make_plan, open_project
+from ocipush.release.config import TargetConfig
+from ocipush.release.publish import execute, make_plan, open_project
 from ocipush.testing import DEBIAN_PYTHON as PYTHON
 from ocipush.testing import DEBIAN_SITE_PACKAGES as SITE
 from ocipush.testing import debian_base_layer, push_base_image

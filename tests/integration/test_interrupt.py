@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from ocipush.images import Image
-from ocipush.layout import write_layout
+from ocipush.oci.images import Image
+from ocipush.oci.layout import write_layout
 from support.images import make_config, make_tar_gz_layer
 from support.proxy import Rule, Stall
 from support.tools import ToolError, registry_blob_exists, registry_get_manifest, skopeo_inspect_raw

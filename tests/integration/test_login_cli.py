@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from ocipush.cli import main
-from ocipush.layout import write_layout
+from ocipush.cli import PROGRESS_LOGGERS, main
+from ocipush.oci.layout import write_layout
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.tools import skopeo_inspect_raw
@@ -23,10 +23,11 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     for name in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
-    logger = logging.getLogger("ocipush.writer")
-    level = logger.level
+    loggers = [logging.getLogger(name) for name in PROGRESS_LOGGERS]
+    levels = [logger.level for logger in loggers]
     yield home
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 def _run(capsys, monkeypatch, *argv: str, stdin: str = "") -> tuple[int, str, str]:

@@ -18,8 +18,8 @@ import pytest
 
 from ocipush.cli import main
 from ocipush.errors import RegistryError
-from ocipush.reference import parse_reference
-from ocipush.writer import Writer
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.proxy import Proxy, Respond, Rule
 from support.tools import ToolError, skopeo_inspect_raw
@@ -96,7 +96,8 @@ def test_a_web_page_on_v2_is_not_a_registry(tmp_path, capsys):
 
 
 def test_an_html_answer_behind_a_registry_like_v2_is_an_error_not_a_blob(tmp_path, capsys):
-    """A portal that copied the registry's /v2/ answer still serves HTML for blobs."""
+    """A portal that copied the registry's /v2/ answer still serves HTML for the rest: the
+    first check (does the tag already name the image?) finds it, before any blob."""
     with _html_server(registry_like_v2=True) as server:
         host = server.host
         project = _project(tmp_path, f"{host}/acme/app:2.0.0", "<p>v2</p>")
@@ -106,7 +107,7 @@ def test_an_html_answer_behind_a_registry_like_v2_is_an_error_not_a_blob(tmp_pat
         puts = server.find("PUT", "/manifests/")
     assert (code, out) == (1, "")
     assert "an HTML page came back instead of the registry API (200 (text/html" in err
-    assert f"http://{host}/v2/acme/app/blobs/sha256:" in err
+    assert f"HEAD http://{host}/v2/acme/app/manifests/2.0.0: 200" in err
     assert puts == []
 
 

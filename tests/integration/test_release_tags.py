@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import ocipush.publish
+import ocipush.release.publish
 from ocipush.cli import main
 from support.tools import skopeo_inspect_raw, skopeo_list_tags
 
@@ -127,7 +127,7 @@ def test_plan_lists_each_skipped_tag_with_its_reason(registry, repo_name, tmp_pa
 def _jobs_used(monkeypatch, capsys, *arguments: str) -> tuple[int, int | None, str]:
     """The ``jobs`` a run's project carries, as the plan step receives it."""
     seen: list[int] = []
-    real = ocipush.publish.make_plan
+    real = ocipush.release.publish.make_plan
 
     def spy(project, manager, **options):
         seen.append(project.settings.jobs)

@@ -10,12 +10,12 @@ import os
 import threading
 import time
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob
-from ocipush.images import Image
-from ocipush.reference import parse_reference
-from ocipush.retry import RetryPolicy
-from ocipush.writer import Writer
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.images import Image
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.writer import Writer
 from support.tools import skopeo_inspect_raw
 
 BLOBS = 2_000

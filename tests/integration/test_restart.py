@@ -16,15 +16,15 @@ from __future__ import annotations
 import threading
 import time
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob
-from ocipush.images import Image
-from ocipush.progress import ProgressUpdate
-from ocipush.reference import parse_reference
-from ocipush.retry import RetryPolicy
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.images import Image
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.progress import ProgressUpdate
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import Timeouts
+from ocipush.registry.writer import Writer
 from ocipush.testing import LocalRegistry
-from ocipush.transport import Timeouts
-from ocipush.writer import Writer
 from support.images import make_config, make_tar_gz_layer
 from support.proxy import Proxy
 from support.tools import skopeo_inspect_raw

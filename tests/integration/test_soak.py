@@ -11,11 +11,11 @@ import random
 import time
 
 from ocipush.errors import OcipushError
-from ocipush.images import Image
-from ocipush.reference import parse_reference
-from ocipush.retry import RetryPolicy
-from ocipush.transport import Timeouts
-from ocipush.writer import Writer
+from ocipush.oci.images import Image
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import Timeouts
+from ocipush.registry.writer import Writer
 from support.images import make_config, make_tar_gz_layer
 from support.proxy import ResetRequest, ResetResponse, Respond, Rule, Stall
 from support.tools import ToolError, registry_blob_exists, registry_get_manifest

@@ -18,13 +18,13 @@ import pytest
 
 from ocipush.cli import main
 from ocipush.errors import TransportError
-from ocipush.keychain import Credentials, StaticKeychain
-from ocipush.layout import write_layout
-from ocipush.reference import Registry, parse_reference
-from ocipush.retry import RetryPolicy
-from ocipush.tls import TlsConfig
-from ocipush.transport import Transport, bypasses_proxy
-from ocipush.writer import Writer
+from ocipush.oci.layout import write_layout
+from ocipush.oci.reference import Registry, parse_reference
+from ocipush.registry.keychain import Credentials, StaticKeychain
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.tls import TlsConfig
+from ocipush.registry.transport import Transport, bypasses_proxy
+from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
 from support.tools import skopeo_inspect_raw
@@ -94,7 +94,7 @@ def test_tls_verify_false_for_one_registry(tls_registry, repo_name):
 
 def test_tls_verify_false_never_allows_plain_http():
     transport = Transport(tls=TlsConfig.create(verify=False), proxies={})
-    assert not transport._allows_http(Registry.parse("registry.example.com"))
+    assert not transport.connection.allows_http(Registry.parse("registry.example.com"))
 
 
 def test_cli_ca_cert_and_password_stdin(tls_registry, pki, repo_name, tmp_path, monkeypatch):

@@ -21,19 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from ocipush import media_types as mt
-from ocipush.blobs import BytesBlob, FileBlob, StreamBlob
-from ocipush.digest import Digest, digest_of
 from ocipush.errors import AuthError, DigestMismatchError, OcipushError, RegistryError
-from ocipush.images import Image, ImageIndex
-from ocipush.keychain import Credentials, StaticKeychain
-from ocipush.model import Platform
-from ocipush.progress import ProgressUpdate
-from ocipush.reference import Repository, parse_reference, parse_repository
-from ocipush.remote import Remote
-from ocipush.retry import RetryPolicy
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob, FileBlob, StreamBlob
+from ocipush.oci.digest import Digest, digest_of
+from ocipush.oci.images import Image, ImageIndex
+from ocipush.oci.model import Platform
+from ocipush.oci.reference import Repository, parse_reference, parse_repository
+from ocipush.registry.keychain import Credentials, StaticKeychain
+from ocipush.registry.progress import ProgressUpdate
+from ocipush.registry.remote import Remote
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.writer import Deleted, Writer
 from ocipush.testing import LocalRegistry
-from ocipush.writer import Deleted, Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_config, make_image, make_tar, make_tar_gz_layer
 from support.proxy import Proxy, ResetRequest, Respond, Rule, Stall
@@ -167,20 +167,38 @@ def test_write_uploads_every_blob_and_the_exact_manifest(registry, repo_name):
     assert writer.last_result.uploaded == {b.digest for b in image.blobs()}
 
 
-def test_warm_repush_sends_no_post_and_no_patch(registry, repo_name, proxy_factory):
+def test_warm_repush_to_a_new_tag_sends_no_post_and_no_patch(registry, repo_name, proxy_factory):
     image = _two_layer_image("warm")
     _writer().write(_ref(registry.host, repo_name), image)
     proxy = proxy_factory(registry.url)
     writer = _writer()
 
-    writer.write(_ref(proxy.host, repo_name), image)
+    writer.write(_ref(proxy.host, repo_name, "v2"), image)
 
     assert proxy.count("POST") == 0
     assert proxy.count("PATCH") == 0
     assert proxy.count("HEAD", r"/blobs/") == 3
-    assert proxy.count("PUT", r"/manifests/v1$") == 1
+    assert proxy.count("PUT", r"/manifests/v2$") == 1
     assert writer.last_result.existing == {b.digest for b in image.blobs()}
     assert writer.last_result.uploaded == set()
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v2") == image.manifest().raw
+
+
+def test_a_repush_where_the_tag_already_names_the_image_sends_no_manifest_put(
+    registry, repo_name, proxy_factory
+):
+    image = _two_layer_image("same-tag")
+    _writer().write(_ref(registry.host, repo_name), image)
+    proxy = proxy_factory(registry.url)
+    writer = _writer()
+
+    descriptor = writer.write(_ref(proxy.host, repo_name), image)
+
+    assert descriptor.digest == image.manifest().digest
+    assert [(e.method, e.path) for e in proxy.exchanges if e.path != "/v2/"] == [
+        ("HEAD", f"/v2/{repo_name}/manifests/v1")
+    ]
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == image.manifest().raw
 
 
 def test_only_missing_blobs_are_uploaded(registry, repo_name, proxy_factory):
@@ -241,14 +259,20 @@ def test_write_index_pushes_children_by_digest_then_the_exact_index(
         {"architecture": "arm64", "os": "linux", "variant": "v8"},
     ]
 
-    # Warm re-push: the children are found by digest, so no blob is even checked.
+    # Warm re-push: the tag already names the index, so nothing is checked or put again.
     proxy.clear()
     _writer().write_index(_ref(proxy.host, repo_name), outer)
     assert proxy.count("POST") == proxy.count("PATCH") == 0
     assert proxy.count("HEAD", r"/blobs/") == 0
+    assert proxy.find("PUT") == []
+    # To a new tag: the children are found by digest, so no blob is even checked.
+    proxy.clear()
+    _writer().write_index(_ref(proxy.host, repo_name, "v2"), outer)
+    assert proxy.count("POST") == proxy.count("PATCH") == 0
+    assert proxy.count("HEAD", r"/blobs/") == 0
     assert [e.path.rsplit("/", 1)[1] for e in proxy.find("PUT")] == [
         str(outer.index().digest),
-        "v1",
+        "v2",
     ]
 
 
@@ -661,7 +685,8 @@ def test_referrers_fallback_tag_lists_artifacts_sorted_without_duplicates(
 
     before, _ = _fallback_index(registry.host, repo_name, image)
     proxy = proxy_factory(registry.url)
-    _writer().write(_ref(proxy.host, repo_name, "sig"), signature)
+    # Under a new tag, so the signature is put again (its old tag would already name it).
+    _writer().write(_ref(proxy.host, repo_name, "sig-again"), signature)
 
     after, _ = _fallback_index(registry.host, repo_name, image)
     assert after == before
@@ -910,8 +935,9 @@ def test_basic_auth_with_a_wrong_password_is_a_clear_auth_error(htpasswd_registr
         _writer(keychain=keychain, jobs=1).write(_ref(host, repo_name), image)
 
     message = str(caught.value)
+    # The first request is the check whether the tag already names the image.
     assert message.startswith(
-        f"check blob {image.layers[0].digest}: authentication to {host} as {HTPASSWD_USER} failed"
+        f"check manifest {host}/{repo_name}:v1: authentication to {host} as {HTPASSWD_USER} failed"
     )
     assert f"repository:{repo_name}:pull,push" in message
     assert "not-the-password-7731" not in message

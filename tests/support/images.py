@@ -1,6 +1,6 @@
 """Small, real images for tests: tar+gzip layers with identical bytes on every run.
 
-``make_config`` has the shape of an :class:`~ocipush.images.Image` config factory, so it can
+``make_config`` has the shape of an :class:`~ocipush.oci.images.Image` config factory, so it can
 also build the config of an image whose layers are streamed::
 
     Image(layers=[StreamBlob(reader, OCI_LAYER, compress=True)], config=make_config)
@@ -15,11 +15,11 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob, BytesBlob
-from ocipush.digest import digest_of
-from ocipush.images import Image
-from ocipush.model import Platform
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob, BytesBlob
+from ocipush.oci.digest import digest_of
+from ocipush.oci.images import Image
+from ocipush.oci.model import Platform
 
 __all__ = ["DEFAULT_PLATFORM", "make_config", "make_image", "make_tar", "make_tar_gz_layer"]
 

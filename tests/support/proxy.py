@@ -35,6 +35,7 @@ __all__ = [
     "ResetRequest",
     "ResetResponse",
     "Respond",
+    "Rotate",
     "Rule",
     "Stall",
     "TruncateBody",
@@ -142,6 +143,36 @@ class Rule:
         self.matched += 1
         last = None if self.times is None else self.nth + self.times - 1
         return self.matched >= self.nth and (last is None or self.matched <= last)
+
+
+class Rotate(Rule):
+    """Every ``every``-th request this rule matches gets the next of ``actions``, in turn.
+
+    A flaky registry in one rule: with ``every >= 2`` no two matching requests in a row
+    fail, so a client that repeats a failed request gets through.
+    """
+
+    def __init__(
+        self,
+        actions: tuple[Action, ...],
+        *,
+        method: str | None = None,
+        path: str = "",
+        every: int = 3,
+    ) -> None:
+        super().__init__(actions[0], method=method, path=path, times=None)
+        self.actions = actions
+        self.every = every
+
+    def _consider(self, method: str, path: str) -> bool:
+        if (self.method is not None and self.method != method) or not re.search(self.path, path):
+            return False
+        self.matched += 1
+        if self.matched % self.every:
+            return False
+        # Called under the proxy's lock, so the action read next is the one chosen here.
+        self.action = self.actions[(self.matched // self.every - 1) % len(self.actions)]
+        return True
 
 
 # -- records ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import urljoin
 
-from ocipush.media_types import MANIFEST_TYPES
+from ocipush.oci.media_types import MANIFEST_TYPES
 
 __all__ = [
     "ToolError",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob, BytesBlob
-from ocipush.images import Image, Taggable
-from ocipush.model import Descriptor
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob, BytesBlob
+from ocipush.oci.images import Image, Taggable
+from ocipush.oci.model import Descriptor
 
 __all__ = ["EMPTY_CONFIG", "TITLE", "attached", "subject_of"]
 

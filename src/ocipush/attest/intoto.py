@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ocipush.digest import Digest
+from ocipush.oci.digest import Digest
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",

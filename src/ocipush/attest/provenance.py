@@ -17,9 +17,9 @@ from typing import Any
 from ocipush import __version__
 from ocipush.attest.intoto import PROVENANCE_PREDICATE, statement, subject
 from ocipush.attest.sbom import ProjectFacts
-from ocipush.digest import Digest
 from ocipush.image.config import timestamp
 from ocipush.image.facts import BuildFacts
+from ocipush.oci.digest import Digest
 
 __all__ = ["BUILD_TYPE", "BuildInputs", "builder_of", "make_provenance"]
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ocipush import __version__
 from ocipush.attest.settings import SbomFormat
-from ocipush.digest import file_digest
 from ocipush.image.facts import BuildFacts
+from ocipush.oci.digest import file_digest
 
 if TYPE_CHECKING:
     from packageurl import PackageURL

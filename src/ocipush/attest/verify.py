@@ -18,10 +18,10 @@ from typing import Any
 from ocipush.attest.dsse import bundle_envelope, load_public_key, verify_envelope
 from ocipush.attest.intoto import BUNDLE_MEDIA_TYPE, INTOTO_MEDIA_TYPE, PREDICATE_TYPES
 from ocipush.attest.keyless import verify_keyless
-from ocipush.digest import Digest, digest_of
 from ocipush.errors import OcipushError
-from ocipush.images import Image
-from ocipush.referrers import Place, Referrer, walk_referrers
+from ocipush.oci.digest import Digest, digest_of
+from ocipush.oci.images import Image
+from ocipush.registry.referrers import Place, Referrer, walk_referrers
 
 __all__ = ["Check", "VerifyReport", "key_check", "keyless_check", "verify"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ocipush.image.install import LabelledLayer, install_wheels
 from ocipush.image.python import PythonRuntime
-from ocipush.layers import build_layer
+from ocipush.oci.layers import build_layer
 
 __all__ = ["app_layer"]
 

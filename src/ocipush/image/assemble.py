@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocipush.blobs import Blob
 from ocipush.image.app import app_layer
 from ocipush.image.base import BaseImage, ResolvedBase
 from ocipush.image.config import build_config, git_revision, project_annotations, timestamp
@@ -32,10 +31,11 @@ from ocipush.image.python import PythonRuntime, detect_python, environment_of
 from ocipush.image.settings import ImageSettings
 from ocipush.image.users import NONROOT, nonroot_layer
 from ocipush.image.uv_resolve import uv_resolve
-from ocipush.images import Image, ImageIndex, Taggable
-from ocipush.layers import source_date_epoch
-from ocipush.model import Platform
-from ocipush.project import Project, metadata_from_wheel
+from ocipush.oci.blobs import Blob
+from ocipush.oci.images import Image, ImageIndex, Taggable
+from ocipush.oci.layers import source_date_epoch
+from ocipush.oci.model import Platform
+from ocipush.release.project import Project, metadata_from_wheel
 
 __all__ = ["DEFAULT_PLATFORM", "ImageBuilder", "project_wheel"]
 

@@ -1,6 +1,6 @@
 """The base image: resolve its reference, pick a platform, read its config.
 
-Only manifests and configs are fetched. Layers become :class:`~ocipush.blobs.RemoteBlob`
+Only manifests and configs are fetched. Layers become :class:`~ocipush.oci.blobs.RemoteBlob`
 sources that the writer mounts (same registry) or streams into the target (another
 registry or a layout); they never land on disk.
 """
@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob
-from ocipush.digest import Digest
 from ocipush.errors import InvalidReferenceError, ManifestError, RegistryError
 from ocipush.image.errors import BaseImageError
 from ocipush.image.settings import SCRATCH
-from ocipush.model import Descriptor, Index, Manifest, Platform
-from ocipush.reference import Reference, parse_reference
-from ocipush.remote import Remote
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob
+from ocipush.oci.digest import Digest
+from ocipush.oci.model import Descriptor, Index, Manifest, Platform
+from ocipush.oci.reference import Reference, parse_reference
+from ocipush.registry.remote import Remote
 
 __all__ = ["BaseImage", "ResolvedBase", "platform_matches", "resolve_base"]
 
@@ -70,10 +70,6 @@ class ResolvedBase:
     reference: Reference | None = None
     document: Manifest | Index | None = None
     remote: Remote | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_scratch(self) -> bool:
-        return self.reference is None
 
     @property
     def annotations(self) -> dict[str, str]:

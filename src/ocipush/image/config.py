@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob, BytesBlob
 from ocipush.image.settings import ImageSettings
 from ocipush.image.users import config_user
-from ocipush.model import Platform
-from ocipush.project import ProjectMetadata
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob, BytesBlob
+from ocipush.oci.model import Platform
+from ocipush.release.project import ProjectMetadata
 
 __all__ = ["build_config", "git_remote", "git_revision", "project_annotations", "timestamp"]
 

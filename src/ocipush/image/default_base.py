@@ -21,7 +21,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ocipush.image.base import ResolvedBase, resolve_base
 from ocipush.image.errors import BaseImageError, ImageError
-from ocipush.remote import Remote
+from ocipush.registry.remote import Remote
 
 __all__ = ["DEFAULT_REPOSITORY", "OVERRIDE", "SERIES", "default_base"]
 

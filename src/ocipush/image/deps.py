@@ -32,16 +32,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ocipush import media_types as mt
-from ocipush.blobs import FileBlob
-from ocipush.config import canonical_name
-from ocipush.digest import Digest, file_digest
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.install import LabelledLayer, install_wheels
 from ocipush.image.python import PythonRuntime
-from ocipush.layers import build_layer
-from ocipush.model import Platform
-from ocipush.project import metadata_from_wheel
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import FileBlob
+from ocipush.oci.digest import Digest, file_digest
+from ocipush.oci.layers import build_layer
+from ocipush.oci.model import Platform
+from ocipush.release.config import canonical_name
+from ocipush.release.project import metadata_from_wheel
 
 __all__ = [
     "Dependency",

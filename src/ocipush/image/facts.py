@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ocipush.blobs import Blob
-from ocipush.digest import Digest
 from ocipush.image.deps import Dependency
-from ocipush.images import Image
-from ocipush.model import Platform
+from ocipush.oci.blobs import Blob
+from ocipush.oci.digest import Digest
+from ocipush.oci.images import Image
+from ocipush.oci.model import Platform
 
 __all__ = ["BuildFacts", "BuiltImage", "facts_of"]
 

@@ -16,11 +16,11 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 
-from ocipush.blobs import FileBlob
 from ocipush.image.bytecode import compile_bytecode
 from ocipush.image.errors import ImageError
 from ocipush.image.python import PythonRuntime
-from ocipush.layers import LayerEntry, entries_from_directory
+from ocipush.oci.blobs import FileBlob
+from ocipush.oci.layers import LayerEntry, entries_from_directory
 
 __all__ = ["LabelledLayer", "install_wheels"]
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob
 from ocipush.image.errors import BaseImageError
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob
 
 __all__ = ["BaseFiles", "base_files"]
 

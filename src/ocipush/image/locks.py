@@ -32,7 +32,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from ocipush.image.deps import Dependency, pip_platform_tags, platform_machine
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.python import PythonRuntime
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ocipush.errors import ConfigProblem
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 __all__ = ["RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
 
@@ -83,10 +83,6 @@ class ImageSettings:
     gid: int = 0
     compile_bytecode: bool = False
     resolver: str = RESOLVERS[0]
-
-    @property
-    def is_scratch(self) -> bool:
-        return self.base == SCRATCH
 
 
 class _Reader:

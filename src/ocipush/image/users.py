@@ -12,10 +12,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ocipush.blobs import Blob
 from ocipush.image.install import LabelledLayer
 from ocipush.image.listing import BaseFiles
-from ocipush.layers import LayerEntry, build_layer
+from ocipush.oci.blobs import Blob
+from ocipush.oci.layers import LayerEntry, build_layer
 
 __all__ = ["NONROOT", "NONROOT_ID", "config_user", "nonroot_layer"]
 

@@ -20,7 +20,7 @@ from ocipush.image.deps import PIP_TIMEOUT, Dependency, platform_machine
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.locks import pylock_dependencies, uv_program
 from ocipush.image.python import PythonRuntime
-from ocipush.model import Platform
+from ocipush.oci.model import Platform
 
 __all__ = ["uv_resolve"]
 

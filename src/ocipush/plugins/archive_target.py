@@ -4,7 +4,7 @@
 - ``docker-archive:PATH[:NAME[:TAG]]``: a ``docker load`` tar of the image (default name:
   the project's, tagged with the version).
 - ``docker-daemon:NAME[:TAG]``: the image loaded into a Docker-compatible engine
-  (:mod:`ocipush.daemon`).
+  (:mod:`ocipush.oci.daemon`).
 
 A multi-platform image goes to a docker archive or an engine as its image for this machine's
 platform; SBOMs and signatures go only to OCI archives, since engines do not keep them.
@@ -16,8 +16,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocipush import media_types as mt
-from ocipush.archives import (
+from ocipush.oci.archives import (
     ArchiveReference,
     docker_name,
     is_archive_reference,
@@ -26,13 +25,14 @@ from ocipush.archives import (
     repo_tag,
     write_archive_file,
 )
-from ocipush.blobs import Blob
-from ocipush.config import TargetConfig
-from ocipush.daemon import DAEMON_PREFIX, Daemon
-from ocipush.hookspecs import hookimpl
-from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
-from ocipush.progress import ProgressCallback
-from ocipush.project import Project
+from ocipush.oci.blobs import Blob
+from ocipush.oci.daemon import DAEMON_PREFIX, Daemon
+from ocipush.oci.policy import BlobPolicy
+from ocipush.registry.progress import ProgressCallback
+from ocipush.release.config import TargetConfig
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
+from ocipush.release.project import Project
 
 _ENGINE_NOTE = "only the image goes to {kind}; artifacts (SBOMs, signatures) are left out"
 
@@ -88,9 +88,8 @@ class ArchiveTarget:
             entries = [(PushItem(local_image(i.item), i.role, name=i.name), t) for i, t in entries]
 
         def action(blob: Blob) -> tuple[BlobAction, str | None]:
-            if not (self.docker or self.allow_nondistributable) and not mt.is_distributable(
-                blob.media_type
-            ):
+            # A docker-archive keeps every layer: `docker load` needs them all.
+            if BlobPolicy(self.docker or self.allow_nondistributable).skips(blob):
                 return "skip-nondistributable", None
             return "write", None
 

@@ -16,19 +16,19 @@ import glob
 import logging
 from pathlib import Path
 
-from ocipush import media_types as mt
 from ocipush.attest.artifact import EMPTY_CONFIG, TITLE
-from ocipush.blobs import BytesBlob, FileBlob
-from ocipush.config import IMAGE_SUBJECT, ArtifactConfig
 from ocipush.errors import ConfigError, ConfigProblem
-from ocipush.hookspecs import hookimpl
-from ocipush.images import Image, Taggable
-from ocipush.model import Descriptor
-from ocipush.plan import Plan, PushItem
-from ocipush.project import Project
-from ocipush.reference import parse_reference
-from ocipush.remote import Remote
-from ocipush.sources import inside, outside_problem
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob, FileBlob
+from ocipush.oci.images import Image, Taggable
+from ocipush.oci.model import Descriptor
+from ocipush.oci.reference import parse_reference
+from ocipush.registry.remote import Remote
+from ocipush.release.config import IMAGE_SUBJECT, ArtifactConfig
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import Plan, PushItem
+from ocipush.release.project import Project
+from ocipush.release.sources import inside, outside_problem
 
 log = logging.getLogger(__name__)
 

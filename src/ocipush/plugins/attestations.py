@@ -14,15 +14,15 @@ from ocipush.attest.intoto import CYCLONEDX_MEDIA_TYPE, INTOTO_MEDIA_TYPE, SPDX_
 from ocipush.attest.provenance import BuildInputs, make_provenance
 from ocipush.attest.sbom import ProjectFacts, make_sbom
 from ocipush.attest.settings import ATTESTATIONS, parse_attestations
-from ocipush.blobs import BytesBlob
 from ocipush.errors import ConfigError, ConfigProblem
-from ocipush.hookspecs import hookimpl
 from ocipush.image.config import git_remote, git_revision, timestamp
 from ocipush.image.facts import BuiltImage, facts_of
-from ocipush.images import Image, ImageIndex, Taggable
-from ocipush.layers import source_date_epoch
-from ocipush.plan import PushItem
-from ocipush.project import Project
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.images import Image, ImageIndex, Taggable
+from ocipush.oci.layers import source_date_epoch
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import PushItem
+from ocipush.release.project import Project
 
 NAME = ATTESTATIONS
 _CREATED = "org.opencontainers.image.created"

@@ -1,6 +1,6 @@
 """Built-in plugin ``files``: ``[[tool.ocipush.layers]]`` as reproducible tar+gzip layers.
 
-What each layer takes is chosen by :mod:`ocipush.sources` (inside the project root, default
+What each layer takes is chosen by :mod:`ocipush.release.sources` (inside the project root, default
 excludes and ``.gitignore`` applied); the plan lists it.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ocipush.blobs import Blob
-from ocipush.config import LayerConfig
-from ocipush.hookspecs import hookimpl
-from ocipush.layers import build_layer, entries_from_files, source_date_epoch
-from ocipush.layout import parse_layout_reference
-from ocipush.plan import Plan
-from ocipush.project import Project
-from ocipush.sources import Selection, select_files
+from ocipush.oci.blobs import Blob
+from ocipush.oci.layers import build_layer, entries_from_files, source_date_epoch
+from ocipush.oci.layout import parse_layout_reference
+from ocipush.release.config import LayerConfig
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import Plan
+from ocipush.release.project import Project
+from ocipush.release.sources import Selection, select_files
 
 #: Excluded paths a plan names before it only counts them (``-v`` lists them all).
 LISTED_EXCLUDED = 5

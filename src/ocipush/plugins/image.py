@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ocipush.blobs import Blob
 from ocipush.errors import ConfigError, ConfigProblem
-from ocipush.hookspecs import hookimpl
 from ocipush.image import ImageBuilder, ImageSettings, parse_image_settings, resolve_base
 from ocipush.image.assemble import project_wheel
 from ocipush.image.default_base import default_base
-from ocipush.images import Taggable
-from ocipush.project import Project
-from ocipush.remote import Remote
+from ocipush.oci.blobs import Blob
+from ocipush.oci.images import Taggable
+from ocipush.registry.remote import Remote
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.project import Project
 
 NAME = "image"
 

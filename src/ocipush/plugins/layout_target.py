@@ -7,20 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob
-from ocipush.config import TargetConfig
-from ocipush.digest import Digest
-from ocipush.hookspecs import hookimpl
-from ocipush.layout import (
+from ocipush.oci.blobs import Blob
+from ocipush.oci.digest import Digest
+from ocipush.oci.layout import (
     LayoutReference,
     is_layout_reference,
     parse_layout_reference,
     write_layout,
 )
-from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
-from ocipush.progress import ProgressCallback
-from ocipush.project import Project
+from ocipush.oci.policy import BlobPolicy
+from ocipush.registry.progress import ProgressCallback
+from ocipush.release.config import TargetConfig
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
+from ocipush.release.project import Project
 
 
 class LayoutTarget:
@@ -50,7 +50,7 @@ class LayoutTarget:
 
     def plan(self, items: Sequence[PushItem], *, check: bool) -> TargetPlan:
         def action(blob: Blob) -> tuple[BlobAction, str | None]:
-            if not self.allow_nondistributable and not mt.is_distributable(blob.media_type):
+            if BlobPolicy(self.allow_nondistributable).skips(blob):
                 return "skip-nondistributable", None
             # Looking into a local directory is free, so existence is always checked.
             return ("present" if blob.digest and self._has(blob.digest) else "write"), None

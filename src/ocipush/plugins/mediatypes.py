@@ -1,7 +1,7 @@
 """Built-in plugin ``mediatypes``: media types for Python distributions.
 
 No registry standard exists for wheels and sdists, so these live in ocipush's own vendor
-tree; a plugin answering :func:`~ocipush.hookspecs.ocipush_file_media_type` first overrides
+tree; a plugin answering :func:`~ocipush.release.hookspecs.ocipush_file_media_type` first overrides
 them.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocipush.hookspecs import hookimpl
+from ocipush.release.hookspecs import hookimpl
 
 WHEEL = "application/vnd.ocipush.python.wheel.v1+zip"
 SDIST = "application/vnd.ocipush.python.sdist.v1.tar+gzip"

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ocipush.errors import ConfigError, ConfigProblem
-from ocipush.hookspecs import hookimpl
-from ocipush.plan import Plan, TargetResult
-from ocipush.project import Project
-from ocipush.sources import inside, outside_problem
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import Plan, TargetResult
+from ocipush.release.project import Project
+from ocipush.release.sources import inside, outside_problem
 
 _KEY = "tool.ocipush.outputs.json"
 

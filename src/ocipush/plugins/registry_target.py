@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob
-from ocipush.config import TargetConfig
-from ocipush.digest import Digest
-from ocipush.hookspecs import hookimpl
-from ocipush.images import Image, ImageIndex, Taggable, manifest_of
-from ocipush.localrefs import is_local_reference
-from ocipush.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
-from ocipush.progress import ProgressCallback
-from ocipush.project import Project
-from ocipush.reference import Reference, parse_reference, parse_repository
-from ocipush.writer import Writer, token_scopes
+from ocipush.oci.blobs import Blob
+from ocipush.oci.digest import Digest
+from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
+from ocipush.oci.localrefs import is_local_reference
+from ocipush.oci.reference import Reference, parse_reference, parse_repository
+from ocipush.registry.progress import ProgressCallback
+from ocipush.registry.writer import Writer, token_scopes
+from ocipush.release.config import TargetConfig
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
+from ocipush.release.project import Project
 
 
 class RegistryTarget:
@@ -55,26 +54,18 @@ class RegistryTarget:
 
     def plan(self, items: Sequence[PushItem], *, check: bool) -> TargetPlan:
         repository = self.ref.repository
-        allow = self.writer.allow_nondistributable
         notes: list[str] = []
 
+        def exists(blob: Blob) -> bool:
+            assert blob.digest is not None
+            return self.writer.has_blob(repository, blob.digest, blob.size)
+
         def action(blob: Blob) -> tuple[BlobAction, str | None]:
-            if not allow and not mt.is_distributable(blob.media_type):
-                return "skip-nondistributable", None
-            source = blob.mount_source
-            if (
-                source is not None
-                and source != repository
-                and source.registry == repository.registry
-            ):
-                return "mount", source.name
-            if (
-                check
-                and blob.digest is not None
-                and self.writer.has_blob(repository, blob.digest, blob.size)
-            ):
-                return "present", None
-            return "upload", None
+            # The writer's own policy: the push does what this plan says.
+            decided, source = self.writer.policy.decide(
+                blob, repository, exists=exists if check else None
+            )
+            return decided, None if source is None else source.name
 
         blobs, manifests = inventory(
             items,

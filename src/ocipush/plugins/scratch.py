@@ -10,14 +10,14 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from ocipush import media_types as mt
-from ocipush.blobs import Blob, BytesBlob
 from ocipush.errors import ConfigProblem
-from ocipush.hookspecs import hookimpl
-from ocipush.images import Image, Taggable
-from ocipush.layers import source_date_epoch
-from ocipush.model import Platform
-from ocipush.project import Project
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import Blob, BytesBlob
+from ocipush.oci.images import Image, Taggable
+from ocipush.oci.layers import source_date_epoch
+from ocipush.oci.model import Platform
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.project import Project
 
 NAME = "scratch"
 DEFAULT_PLATFORM = "linux/amd64"

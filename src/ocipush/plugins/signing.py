@@ -8,7 +8,7 @@ provenance document gets a bundle over it as an in-toto statement about the same
 Bundles are attached as referrers of the manifest they speak about.
 
 Signatures are made after the plan is shown, just before anything is written
-(:class:`~ocipush.blobs.DeferredBlob`): ``ocipush plan`` never signs.
+(:class:`~ocipush.oci.blobs.DeferredBlob`): ``ocipush plan`` never signs.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from ocipush.attest.intoto import (
     subject,
 )
 from ocipush.attest.settings import SIGNING, SigningSettings, parse_signing
-from ocipush.blobs import DeferredBlob
 from ocipush.errors import ConfigProblem
-from ocipush.hookspecs import hookimpl
-from ocipush.images import Image, Taggable
-from ocipush.model import Descriptor
-from ocipush.plan import PushItem
-from ocipush.project import Project
+from ocipush.oci.blobs import DeferredBlob
+from ocipush.oci.images import Image, Taggable
+from ocipush.oci.model import Descriptor
+from ocipush.release.hookspecs import hookimpl
+from ocipush.release.plan import PushItem
+from ocipush.release.project import Project
 
 NAME = SIGNING
 _CONTENT_ANNOTATION = "dev.sigstore.bundle.content"

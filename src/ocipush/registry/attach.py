@@ -1,0 +1,114 @@
+"""Making a pushed manifest findable from its subject: the referrers API or the fallback tag.
+
+A registry with the referrers API lists a manifest with a ``subject`` by itself; for one
+without, the ``sha256-<hex>`` tag names an index of the subject's referrers, updated by
+read-modify-write (``If-Match`` where the registry gives an ``ETag``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ocipush.errors import RegistryError
+from ocipush.oci import media_types as mt
+from ocipush.oci.digest import Digest
+from ocipush.oci.model import Descriptor, Index, Manifest
+from ocipush.oci.reference import Repository
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.run import PushRun, manifests_path
+from ocipush.registry.transport import Transport
+
+__all__ = ["update_referrers"]
+
+log = logging.getLogger(__name__)
+
+#: Attempts at the read-modify-write of a referrers fallback index before giving up.
+_REFERRERS_ATTEMPTS = 5
+
+
+def update_referrers(
+    transport: Transport,
+    run: PushRun,
+    repository: Repository,
+    document: Manifest | Index,
+    retry: RetryPolicy,
+) -> None:
+    """Make ``document`` findable from its subject: referrers API or the fallback tag."""
+    subject = document.subject
+    assert subject is not None
+    registry = repository.registry
+    response = transport.request(
+        registry,
+        "GET",
+        f"/v2/{repository.path}/referrers/{subject.digest}",
+        scopes=run.scopes[registry],
+        headers={"Accept": mt.OCI_INDEX},
+        expected=(200, 400, 404, 405),
+        what=f"check referrers API for {subject.digest}",
+        # Some registries redirect an unknown path to an HTML page: that means "no API".
+        api=False,
+    )
+    if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
+        log.info("%s: registry lists referrers of %s itself", repository.name, subject.digest)
+        return
+    entry = document.referrer_descriptor()
+    retry.call(
+        lambda: _add_to_fallback_index(transport, run, repository, subject.digest, entry),
+        what=f"update referrers tag {subject.digest.fallback_tag}",
+        cancelled=run.cancelled,
+    )
+
+
+def _add_to_fallback_index(
+    transport: Transport, run: PushRun, repository: Repository, subject: Digest, entry: Descriptor
+) -> None:
+    registry = repository.registry
+    scopes = run.scopes[registry]
+    tag = subject.fallback_tag
+    for _ in range(_REFERRERS_ATTEMPTS):
+        response = transport.request(
+            registry,
+            "GET",
+            manifests_path(repository, tag),
+            scopes=scopes,
+            headers={"Accept": mt.MANIFEST_ACCEPT},
+            expected=(200, 404),
+            what=f"read referrers tag {tag}",
+        )
+        etag = response.headers.get("ETag")
+        entries: list[Descriptor] = []
+        if response.status == 200:
+            current = Index.parse(
+                response.data,
+                response.headers.get("Content-Type", "").split(";")[0].strip() or None,
+                where=f"{repository.name}:{tag}",
+            )
+            entries = list(current.manifests)
+        if any(existing.digest == entry.digest for existing in entries):
+            return
+        entries.append(entry)
+        entries.sort(key=lambda d: str(d.digest))
+        index = Index.build(entries)
+        headers = {"Content-Type": index.media_type}
+        if etag:
+            headers["If-Match"] = etag
+        put = transport.request(
+            registry,
+            "PUT",
+            manifests_path(repository, tag),
+            scopes=scopes,
+            headers=headers,
+            body=index.raw,
+            expected=(201, 200, 409, 412),
+            what=f"update referrers tag {tag}",
+        )
+        if put.status in (200, 201):
+            log.info("%s: referrers tag %s lists %s", repository.name, tag, entry.digest)
+            return
+        log.info("referrers tag %s changed meanwhile; reading it again", tag)
+    raise RegistryError(
+        method="PUT",
+        url=manifests_path(repository, tag),
+        status=412,
+        context=f"referrers tag {tag} kept changing during {_REFERRERS_ATTEMPTS} attempts",
+    )

@@ -1,0 +1,564 @@
+"""The auth layer and the request API: credentials per repository, 401 flows, error bodies.
+
+Everything above this module speaks in registry paths and status codes. Below it, the retry
+layer (:mod:`ocipush.registry.retry`) repeats idempotent requests and the connection layer
+(:mod:`ocipush.registry.connection`) owns pools, proxies, TLS, timeouts and the ping.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import SSLError
+
+from ocipush.errors import (
+    AuthError,
+    RegistryError,
+    RegistryErrorDetail,
+    TransportError,
+)
+from ocipush.oci.reference import Registry, Repository, is_loopback
+from ocipush.registry.answers import check_api_answer
+from ocipush.registry.auth import HttpResult, RegistryAuth, parse_challenges
+from ocipush.registry.connection import (
+    Connection,
+    Timeouts,
+    bypasses_proxy,
+    redact_url,
+)
+from ocipush.registry.keychain import ANONYMOUS, Credentials, Keychain
+from ocipush.registry.retry import RetryPolicy, parse_retry_after
+from ocipush.registry.tls import TlsConfig
+
+if TYPE_CHECKING:
+    from urllib3.response import BaseHTTPResponse
+
+__all__ = ["ConnectionOptions", "Timeouts", "Transport", "bypasses_proxy", "redact_url"]
+
+log = logging.getLogger(__name__)
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
+class _StaleTokenError(TransportError):
+    """The registry rejected a token mid-request; a new one was fetched, so retry."""
+
+
+_REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
+
+
+def _scope_repository(registry: Registry, scope: str) -> Repository | None:
+    kind, _, rest = scope.partition(":")
+    # The name may contain host:port, so the actions are what follows the last colon.
+    name = rest.rpartition(":")[0]
+    return Repository(registry, name) if kind == "repository" and name else None
+
+
+def _request_repository(registry: Registry, url: str, scopes: Sequence[str]) -> Repository | None:
+    """The repository a request is about: from its path, else the push scope."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc.lower() == registry.host and (match := _REPOSITORY_PATH.match(parts.path)):
+        return Repository(registry, match["name"])
+    pushing = [s for s in scopes if "push" in s.rpartition(":")[2].split(",")]
+    for scope in [*pushing, *scopes]:
+        if (repository := _scope_repository(registry, scope)) is not None:
+            return repository
+    return None
+
+
+def _body_excerpt(body: bytes) -> str:
+    text = body[:200].decode("utf-8", "replace").strip()
+    return re.sub(r"\s+", " ", text)
+
+
+class _ResponseReader:
+    """A streamed response body as a file object that returns its connection on close."""
+
+    def __init__(self, response: BaseHTTPResponse) -> None:
+        self._response = response
+
+    def read(self, size: int = -1) -> bytes:
+        return self._response.read(None if size < 0 else size)
+
+    def close(self) -> None:
+        self._response.drain_conn()
+        self._response.release_conn()
+
+    def __enter__(self) -> _ResponseReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport:
+    """Sends requests to registries, with a connection pool per host.
+
+    Credentials are resolved per repository (so ``host/path`` entries of a docker config
+    apply) and authentication state is kept per registry and credentials: every repository
+    using the same credentials shares tokens.
+
+    :param keychain: where credentials come from; anonymous when ``None``.
+    :param insecure: registry hosts that may be reached over plain http (loopback always may).
+        This never switches off certificate verification over https (see ``tls``).
+    :param allow_credentials_over_http: registry hosts to which credentials and tokens may
+        be sent over plain http although they are not loopback (and to their token realm).
+    :param tls: CA files, ``certs.d`` directories and verification switches; by default the
+        system CAs plus docker's and podman's ``certs.d`` directories.
+    :param proxies: ``{"http": URL, "https": URL, "no": "host,.domain"}``; by default from
+        ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` (see :func:`bypasses_proxy`).
+    :param password_grant: get tokens with an OAuth2 password grant instead of GET + Basic.
+    :param jobs: the number of concurrent requests expected; bounds connections per host.
+    :param timeouts: connect and read timeouts.
+    :param pool: a PoolManager for every request instead of per-host ones (then ``tls`` and
+        ``proxies`` are the pool's business).
+    :param clock: seconds since the epoch, for token expiry.
+    :param retry: how often and how long apart an idempotent request is sent again after a
+        reset connection or a busy answer (the retry layer, :class:`RequestRetry`).
+    """
+
+    def __init__(
+        self,
+        *,
+        keychain: Keychain | None = None,
+        insecure: Iterable[str] = (),
+        allow_credentials_over_http: Iterable[str] = (),
+        tls: TlsConfig | None = None,
+        proxies: Mapping[str, str] | None = None,
+        password_grant: bool = False,
+        jobs: int = 4,
+        timeouts: Timeouts = Timeouts(),
+        pool: urllib3.PoolManager | None = None,
+        clock: Callable[[], float] = time.time,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.retry = retry
+        self.connection = Connection(
+            insecure=insecure,
+            tls=tls,
+            proxies=proxies,
+            jobs=jobs,
+            timeouts=timeouts,
+            pool=pool,
+            retry=retry,
+        )
+        self._keychain = keychain
+        self._plain_credentials = {
+            Registry.parse(host).host for host in allow_credentials_over_http
+        }
+        self._password_grant = password_grant
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._auth: dict[tuple[str, Credentials], RegistryAuth] = {}
+        self._announced: set[tuple[str, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.connection!r}>"
+
+    def base_url(self, registry: Registry) -> str:
+        """``scheme://host`` for ``registry``, deciding the scheme on first use."""
+        return self.connection.base_url(registry)
+
+    def credentials(self, registry: Registry, repository: Repository | None = None) -> Credentials:
+        """The credentials the keychain gives for ``repository`` (or all of ``registry``)."""
+        if self._keychain is None:
+            return ANONYMOUS
+        found = self._keychain.resolve(registry, repository)
+        key = (str(repository or registry), found.source)
+        with self._lock:
+            first = key not in self._announced
+            self._announced.add(key)
+        if first:
+            # INFO, so `-v` says where credentials came from; never what they are.
+            log.info("credentials for %s: %s", key[0], found.source)
+        return found
+
+    def auth(self, registry: Registry, repository: Repository | None = None) -> RegistryAuth:
+        """The authentication state for ``repository``'s credentials on ``registry``."""
+        challenge = self.connection.challenge(registry)
+        credentials = self.credentials(registry, repository)
+        key = (registry.host, credentials)
+        with self._lock:
+            found = self._auth.get(key)
+            if found is None:
+                found = self._auth[key] = RegistryAuth(
+                    registry.host,
+                    challenge,
+                    credentials,
+                    functools.partial(self._send_auth_request, registry),
+                    clock=self._clock,
+                    password_grant=self._password_grant,
+                )
+            return found
+
+    def prepare(self, registry: Registry, scopes: Sequence[str]) -> None:
+        """Fetch the tokens a push needing ``scopes`` will use, before any body is streamed.
+
+        Target repositories whose credentials differ each get a token for their own scopes.
+        """
+        pushing = [s for s in scopes if "push" in s.rpartition(":")[2].split(",")]
+        done: set[Credentials] = set()
+        for scope in pushing or scopes or [""]:
+            auth = self.auth(registry, _scope_repository(registry, scope))
+            if auth.credentials not in done:
+                done.add(auth.credentials)
+                auth.header(self._scopes_for(registry, auth.credentials, scopes))
+
+    def verify_credentials(self, registry: Registry) -> Credentials:
+        """Check that the keychain's credentials for ``registry`` are accepted (for ``login``).
+
+        :raises AuthError: naming the registry, the user and the registry's message.
+        """
+        auth = self.auth(registry)
+        if auth.realm is not None:
+            auth.verify()
+        elif auth.challenge is not None:
+            self.request(registry, "GET", "/v2/", scopes=[], what="log in")
+        return auth.credentials
+
+    def _scopes_for(
+        self, registry: Registry, credentials: Credentials, scopes: Sequence[str]
+    ) -> list[str]:
+        """The scopes whose repositories use ``credentials`` (all of them, usually)."""
+        if self._keychain is None or len(scopes) <= 1:
+            return list(scopes)
+        kept = [
+            scope
+            for scope in scopes
+            if (repository := _scope_repository(registry, scope)) is None
+            or self._keychain.resolve(registry, repository) == credentials
+        ]
+        return kept or list(scopes)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _send_auth_request(
+        self,
+        registry: Registry,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> HttpResult:
+        if "Authorization" in headers or body:
+            # Basic credentials, a password or a refresh token: same rule as the registry.
+            self._check_credentials_allowed(registry, url)
+
+        def send() -> BaseHTTPResponse:
+            log.debug("%s %s", method, redact_url(url))
+            try:
+                return self.connection.urlopen(
+                    method, url, headers=self.connection.headers(headers), body=body, redirect=False
+                )
+            except SSLError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    realm = Registry.parse(urllib.parse.urlsplit(url).netloc)
+                    raise self.connection.untrusted(realm, exc) from None
+                raise self.connection.transport_error(method, url, exc) from None
+            except Urllib3Error as exc:
+                raise self.connection.transport_error(method, url, exc) from None
+
+        # Token requests are idempotent (a password grant too): the retry layer repeats them.
+        response = self.connection.retrying(method, url, send, "get a token")
+        busy = RegistryError(
+            method=method,
+            url=redact_url(url),
+            status=response.status,
+            context="get a token",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+        if response.status != 200 and busy.temporary:
+            # An overloaded token server is as transient as an overloaded registry: let the
+            # caller's retries see it. The body is left out, it may echo credentials.
+            raise busy
+        return HttpResult(
+            response.status, {k.lower(): v for k, v in response.headers.items()}, response.data
+        )
+
+    def request(
+        self,
+        registry: Registry,
+        method: str,
+        url: str,
+        *,
+        scopes: Sequence[str],
+        headers: Mapping[str, str] | None = None,
+        body: bytes | Iterable[bytes] | BinaryIO | None = None,
+        expected: Collection[int] = (200,),
+        stream: bool = False,
+        what: str = "",
+        repository: Repository | None = None,
+        api: bool = True,
+        idempotent: bool | None = None,
+    ) -> BaseHTTPResponse:
+        """Send a request to ``registry`` and return the response if its status is expected.
+
+        :param url: a path starting with ``/v2/``, or an absolute URL (an upload
+            ``Location``), which gets credentials only when it is on the registry's host.
+        :param body: bytes, or an iterable/reader sent as is (then the request cannot be
+            repeated after a 401, so callers fetch tokens first by asking for ``scopes``).
+        :param stream: leave the body unread, for the caller to stream.
+        :param what: the operation, for error messages ("upload blob sha256:...").
+        :param repository: whose credentials to use; by default the repository in the URL's
+            path, else the one the push scope names.
+        :param api: the answer must be the registry API, so an HTML page is an error even
+            with an expected status (off for probes that may land on a web page).
+        :param idempotent: whether sending the request twice does no harm, so the retry
+            layer may repeat it (by default: ``GET`` and ``HEAD``). Callers say so for a
+            manifest PUT by digest and a blob commit PUT. Only a bytes body can be repeated.
+        :raises RegistryError: for an unexpected status, with the registry's error codes.
+        :raises TransportError: when the connection fails or times out.
+        """
+        base = self.connection.base_url(registry)
+        full_url = urllib.parse.urljoin(base + "/", url)
+        replayable = body is None or isinstance(body, bytes)
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD")
+        auth = self.auth(registry, repository or _request_repository(registry, full_url, scopes))
+        scopes = self._scopes_for(registry, auth.credentials, scopes)
+        for attempt in range(2):
+            send = functools.partial(
+                self._send, registry, method, full_url, auth, scopes, headers or {}, body
+            )
+            try:
+                if idempotent and replayable:
+                    response = self.connection.retrying(
+                        method, full_url, functools.partial(send, stream=stream), what
+                    )
+                else:
+                    response = send(stream=stream)
+            except TransportError as error:
+                if not what:
+                    raise
+                # Say which step of the push lost its connection, not only which URL.
+                raise TransportError(
+                    f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
+                ) from None
+            if response.status == 401 and attempt == 0:
+                widened = _reauthenticate(auth, response, scopes) if replayable else None
+                if widened is not None:
+                    response.drain_conn()
+                    response.release_conn()
+                    scopes = widened
+                    continue
+                if not replayable and _token_went_stale(auth, response, scopes):
+                    response.drain_conn()
+                    response.release_conn()
+                    # The body is spent: the caller's retry sends it again with the new token.
+                    raise _StaleTokenError(
+                        f"{what or method}: {registry.host} rejected the token as no longer "
+                        "valid; fetched a new one, retrying"
+                    )
+            break
+        if response.status in expected:
+            if api:
+                body = b"" if stream else response.data
+                check_api_answer(
+                    method, redact_url(full_url), response.status, response.headers, body, what
+                )
+            return response
+        raise _error(registry, method, full_url, response, what, scopes, auth)
+
+    def _send(
+        self,
+        registry: Registry,
+        method: str,
+        url: str,
+        auth: RegistryAuth,
+        scopes: Sequence[str],
+        headers: Mapping[str, str],
+        body: bytes | Iterable[bytes] | BinaryIO | None,
+        *,
+        stream: bool,
+    ) -> BaseHTTPResponse:
+        for _ in range(_MAX_REDIRECTS + 1):
+            request_headers = self.connection.headers(headers)
+            if _same_host(url, registry):
+                authorization = auth.header(scopes)
+                if authorization is not None:
+                    self._check_credentials_allowed(registry, url)
+                    request_headers["Authorization"] = authorization
+            log.debug("%s %s", method, redact_url(url))
+            try:
+                response = self.connection.urlopen(
+                    method,
+                    url,
+                    headers=request_headers,
+                    body=body,
+                    redirect=False,
+                    preload_content=not stream,
+                    chunked=body is not None
+                    and not isinstance(body, bytes)
+                    and "Content-Length" not in headers,
+                )
+            except Urllib3Error as exc:
+                raise self.connection.transport_error(method, url, exc) from None
+            location = response.headers.get("Location")
+            if response.status in _REDIRECTS and location and method in ("GET", "HEAD"):
+                response.drain_conn()
+                response.release_conn()
+                url = urllib.parse.urljoin(url, location)
+                continue
+            return response
+        raise TransportError(f"{method} {redact_url(url)}: more than {_MAX_REDIRECTS} redirects")
+
+    def _check_credentials_allowed(self, registry: Registry, url: str) -> None:
+        """Refuse to put credentials or tokens on an unencrypted non-loopback connection.
+
+        Called with every request that would carry them, before it is sent.
+        """
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or is_loopback(parts.netloc):
+            return
+        if registry.host in self._plain_credentials:
+            return
+        raise AuthError(
+            f"refusing to send credentials for {registry.host} over plain http to "
+            f"{parts.netloc}: anyone on the network could read them; use https, or if the "
+            f"network is trusted allow it with --allow-credentials-over-http {registry.host}"
+        )
+
+    def fetch(self, registry: Registry, path: str, *, scopes: Sequence[str], what: str) -> BinaryIO:
+        """Stream a GET (a blob), following redirects to storage without credentials."""
+        response = self.request(
+            registry, "GET", path, scopes=scopes, stream=True, what=what, expected=(200,)
+        )
+        return _ResponseReader(response)  # type: ignore[return-value]
+
+
+def _token_went_stale(
+    auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
+) -> bool:
+    """After a 401 to a request that cannot be repeated: was it an expired token?
+
+    If so a new one is fetched now. A missing scope is not staleness and is reported.
+    """
+    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    if bearer is None or auth.realm is None or auth.credentials.registry_token:
+        return False
+    if bearer.params.get("error") == "insufficient_scope":
+        return False
+    auth.token(scopes, force=True)
+    return True
+
+
+def _reauthenticate(
+    auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
+) -> list[str] | None:
+    """After a 401, fetch a new token once, adding any new scopes the registry names.
+
+    :return: the scopes to repeat the request with, or ``None`` if there is no point.
+    """
+    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    if bearer is None or auth.realm is None or auth.credentials.registry_token:
+        return None
+    wanted = list(scopes) + [s for s in bearer.scopes if s not in scopes]
+    auth.token(wanted, force=True)
+    return wanted
+
+
+def _error(
+    registry: Registry,
+    method: str,
+    url: str,
+    response: BaseHTTPResponse,
+    what: str,
+    scopes: Sequence[str],
+    auth: RegistryAuth,
+) -> RegistryError | AuthError:
+    body = response.read(_ERROR_BODY_LIMIT) if not response.data else response.data
+    response.drain_conn()
+    response.release_conn()
+    # A registry echoing a header or a token back must not put it in our message.
+    text = auth.scrub((body or b"").decode("utf-8", "replace")).encode()
+    details = RegistryErrorDetail.parse_body(text)
+    error = RegistryError(
+        method=method,
+        url=redact_url(url),
+        status=response.status,
+        details=details,
+        body_excerpt="" if method == "HEAD" else _body_excerpt(text),
+        context=what,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+    if response.status not in (401, 403) or error.temporary:
+        return error
+    who = auth.who
+    action = what or f"{method} {redact_url(url)}"
+    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    if bearer is not None and bearer.params.get("error") == "insufficient_scope":
+        denied = " ".join(bearer.scopes) or " ".join(scopes)
+        return AuthError(
+            f"{action}: {registry.host} did not grant {denied} to {who} (insufficient "
+            f"scope; asked for {' '.join(scopes) or 'no scope'}); ask the registry's "
+            f"owner for that access, or use other credentials than those from "
+            f"{auth.credentials.source}"
+        )
+    if any(d.code == "DENIED" for d in details) or response.status == 403:
+        return AuthError(
+            f"{action}: access denied on {registry.host} as {who} "
+            f"(needed {' '.join(scopes) or 'no scope'}): {error}"
+        )
+    message = "; ".join(d.message or d.code for d in details) or (
+        f"{method} {redact_url(url)}: {response.status}"
+    )
+    hint = (
+        "log in with `ocipush login` or pass --username"
+        if auth.credentials.anonymous
+        else f"check the credentials from {auth.credentials.source}"
+    )
+    needed = f" (needed {' '.join(scopes)})" if scopes else ""
+    failed = AuthError(
+        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}"
+    )
+    failed.hint = hint
+    return failed
+
+
+def _same_host(url: str, registry: Registry) -> bool:
+    return urllib.parse.urlsplit(url).netloc.lower() == registry.host
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """How to reach registries: what a :class:`Transport` is made from, minus the pool.
+
+    Front ends build one from their flags; plugins turn it into a transport with
+    :meth:`transport` so that every connection of a run honours the same choices.
+    """
+
+    keychain: Keychain | None = None
+    insecure: tuple[str, ...] = ()
+    allow_credentials_over_http: tuple[str, ...] = ()
+    tls: TlsConfig | None = None
+    timeouts: Timeouts = Timeouts()
+    #: Retries of one idempotent request, and (in the writer) of a whole blob upload.
+    retry: RetryPolicy = RetryPolicy()
+
+    def transport(self, *, jobs: int = 4, insecure: Iterable[str] = ()) -> Transport:
+        """A transport with these options, plus more hosts allowed plain http."""
+        return Transport(
+            keychain=self.keychain,
+            insecure=(*self.insecure, *insecure),
+            allow_credentials_over_http=self.allow_credentials_over_http,
+            tls=self.tls,
+            jobs=jobs,
+            timeouts=self.timeouts,
+            retry=self.retry,
+        )

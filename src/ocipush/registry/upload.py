@@ -1,0 +1,394 @@
+"""One blob going up to one repository: existence check, mount, upload session, commit.
+
+A :class:`BlobUpload` holds what one upload is made of (its session location, the hasher
+of the bytes sent, the offset reached and the bytes counted for progress), so that a
+failed attempt can give its progress back and the whole upload can be tried again as one:
+the blob-level retry around the transport's request-level retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ocipush.errors import AuthError, BlobError, PushInterruptedError, RegistryError, TransportError
+from ocipush.oci.blobs import Blob, StreamBlob
+from ocipush.oci.digest import CHUNK, Digest, Hasher
+from ocipush.oci.policy import BlobPolicy
+from ocipush.oci.reference import Registry, Repository
+from ocipush.registry.answers import check_blob_head
+from ocipush.registry.retry import RetryPolicy, is_temporary
+from ocipush.registry.run import PushRun, blobs_path, with_query
+from ocipush.registry.transport import Transport
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_CHUNK_THRESHOLD", "BlobUpload", "UploadOptions"]
+
+log = logging.getLogger(__name__)
+
+#: Blobs larger than this go up in chunks that can be resumed after a failure.
+DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
+DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
+#: Spec error codes that mean the registry forgot an upload session.
+_SESSION_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
+
+
+def _upload_range_end(header: str | None) -> int | None:
+    """The last byte offset of a ``Range: 0-<last>`` header."""
+    if not header or "-" not in header:
+        return None
+    end = header.rsplit("-", 1)[1].strip()
+    return int(end) if end.isdigit() else None
+
+
+def _session_lost(error: BaseException) -> bool:
+    """Whether ``error`` says the upload session is gone (registry restart or expiry, or on
+    distribution a chunk cut short): the blob can only start again in a new session."""
+    return (
+        isinstance(error, RegistryError)
+        and error.status == 404
+        and any(code in _SESSION_LOST_CODES for code in error.codes)
+    )
+
+
+def blob_retryable(error: BaseException) -> bool:
+    """Whether a whole blob upload is worth another attempt after ``error``."""
+    return is_temporary(error) or _session_lost(error)
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """How blobs go up: when to chunk, how big a chunk is, how often to try again."""
+
+    chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    retry: RetryPolicy = RetryPolicy()
+
+
+def blob_exists(
+    transport: Transport,
+    repository: Repository,
+    digest: Digest,
+    size: int | None,
+    scopes: Sequence[str],
+) -> bool:
+    """HEAD the blob; a ``200`` must describe it (size, digest), a 403 or 404 means absent."""
+    path = blobs_path(repository, str(digest))
+    response = transport.request(
+        repository.registry,
+        "HEAD",
+        path,
+        scopes=scopes,
+        expected=(200, 403, 404),
+        what=f"check blob {digest}",
+    )
+    # Some registries (Artifactory) answer 403 for absent content: treat it as absent.
+    if response.status != 200:
+        return False
+    check_blob_head(path, digest, size, response.headers)
+    return True
+
+
+class BlobUpload:
+    """Uploads one blob to one repository, as one retryable unit.
+
+    :ivar location: the upload session's URL (absolute), once started.
+    :ivar hasher: hashes the bytes as they are sent.
+    :ivar offset: how far a chunked upload got (confirmed by the registry).
+    :ivar counted: bytes counted as progress by the current attempt.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        run: PushRun,
+        repository: Repository,
+        blob: Blob,
+        options: UploadOptions,
+        policy: BlobPolicy,
+    ) -> None:
+        self.policy = policy
+        self.transport = transport
+        self.run = run
+        self.repository = repository
+        self.blob = blob
+        self.options = options
+        self.location = ""
+        self.hasher = Hasher(blob.digest.algorithm if blob.digest else "sha256")
+        self.offset = 0
+        self.counted = 0
+
+    @property
+    def _registry(self) -> Registry:
+        return self.repository.registry
+
+    @property
+    def _scopes(self) -> list[str]:
+        return self.run.scopes[self._registry]
+
+    def __call__(self) -> None:
+        """Upload the blob, trying the whole upload again after a temporary failure."""
+        what = f"upload {self.blob.describe()} to {self.repository.name}"
+        if self.blob.reopenable:
+            self.options.retry.call(
+                self._attempt, what=what, cancelled=self.run.cancelled, retryable=blob_retryable
+            )
+        else:
+            self._attempt()
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def _attempt(self) -> None:
+        run, blob, digest = self.run, self.blob, self.blob.digest
+        self._restart_progress()
+        run.check_cancelled()
+        if digest is not None and blob_exists(
+            self.transport, self.repository, digest, blob.size, self._scopes
+        ):
+            self._settled(run.result.existing)
+            log.info("%s: %s already present", self.repository.name, digest)
+            return
+        run.check_cancelled()
+        if self._start():
+            self._settled(run.result.mounted)
+            log.info("%s: mounted %s from %s", self.repository.name, digest, blob.mount_source)
+            return
+        threshold = self.options.chunk_threshold
+        if (
+            threshold is not None
+            and blob.size is not None
+            and blob.size > threshold
+            and blob.reopenable
+        ):
+            self._send_chunked()
+        else:
+            self._send_whole()
+        self._commit()
+
+    def _restart_progress(self) -> None:
+        """Give back what an earlier attempt counted, and hash from byte 0 again."""
+        self.run.tracker.take_back(self.counted)
+        self.counted = 0
+        self.hasher = Hasher(self.hasher.algorithm)
+        self.offset = 0
+
+    def _settled(self, outcome: set[Digest]) -> None:
+        """Count a blob that needs no bytes sent (present, or mounted) as complete."""
+        assert self.blob.digest is not None
+        self._count(self.blob.size or 0)
+        self.run.settled(outcome, self.blob.digest)
+
+    def _count(self, amount: int) -> None:
+        self.counted += amount
+        self.run.tracker.advance(amount)
+
+    def _start(self, *, mount: bool = True) -> bool:
+        """POST an upload session, mounting when the blob is elsewhere on the same registry.
+
+        Sets :attr:`location`; returns whether the blob was mounted instead.
+        """
+        blob, repository = self.blob, self.repository
+        path = blobs_path(repository, "uploads/")
+        source = self.policy.mount_source(blob, repository) if mount else None
+        if source is not None:
+            mount_path = with_query(path, mount=str(blob.digest), **{"from": source.path})
+            try:
+                status = self._post(
+                    mount_path, (201, 202), f"mount {blob.digest} from {source.path}"
+                )
+            except (RegistryError, AuthError) as refused:
+                # Registries refuse mounts in many ways (401, 400, 404): upload instead.
+                log.info("mount refused (%s); uploading instead", refused)
+            else:
+                return status == 201
+        self._post(path, (202,), f"start upload of {blob.describe()}")
+        return False
+
+    def _post(self, path: str, expected: tuple[int, ...], what: str) -> int:
+        """POST to ``path`` (an empty body); a 202 starts a session at its ``Location``."""
+        response = self.transport.request(
+            self._registry,
+            "POST",
+            path,
+            scopes=self._scopes,
+            headers={"Content-Length": "0"},
+            body=b"",
+            expected=expected,
+            what=what,
+        )
+        if response.status == 202:
+            self.location = self._resolve(path, response.headers.get("Location"))
+        return response.status
+
+    def _resolve(self, request_url: str, location: str | None) -> str:
+        """Resolve an upload ``Location`` (relative or absolute) against the request URL."""
+        if not location:
+            raise RegistryError(
+                method="POST",
+                url=request_url,
+                status=202,
+                context="the registry started an upload but sent no Location header",
+            )
+        base = urllib.parse.urljoin(self.transport.base_url(self._registry) + "/", request_url)
+        return urllib.parse.urljoin(base, location)
+
+    def _body(self, reader: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
+        """Stream ``reader`` (at most ``limit`` bytes), hashing and counting as it goes."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            if self.run.cancelled.is_set():
+                raise PushInterruptedError("upload cancelled")
+            data = reader.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            if not data:
+                return
+            self.hasher.update(data)
+            if remaining is not None:
+                remaining -= len(data)
+            self._count(len(data))
+            yield data
+
+    def _send_whole(self) -> None:
+        blob = self.blob
+        headers = {"Content-Type": "application/octet-stream"}
+        if blob.size is not None:
+            headers["Content-Length"] = str(blob.size)
+        reader = blob.open()
+        try:
+            response = self.transport.request(
+                self._registry,
+                "PATCH",
+                self.location,
+                scopes=self._scopes,
+                headers=headers,
+                body=self._body(reader),
+                expected=(202, 204),
+                what=f"upload {blob.describe()}",
+            )
+        finally:
+            reader.close()
+        if blob.size is not None and self.hasher.size != blob.size:
+            raise BlobError(
+                f"{blob.describe()}: read {self.hasher.size} bytes but the blob is declared as "
+                f"{blob.size}; the source changed while it was being pushed"
+            )
+        self.location = self._resolve(self.location, response.headers.get("Location"))
+
+    def _send_chunked(self) -> None:
+        """PATCH fixed-size chunks; after a failed chunk, resume from the registry's offset."""
+        blob, retry = self.blob, self.options.retry
+        size = blob.size
+        assert size is not None
+        failures = 0
+        with blob.open() as reader:
+            while self.offset < size:
+                offset = self.offset
+                length = min(self.options.chunk_size, size - offset)
+                checkpoint, sent = self.hasher.checkpoint(), self.counted
+                reader.seek(offset)
+                try:
+                    response = self.transport.request(
+                        self._registry,
+                        "PATCH",
+                        self.location,
+                        scopes=self._scopes,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Length": str(length),
+                            "Content-Range": f"{offset}-{offset + length - 1}",
+                        },
+                        body=self._body(reader, limit=length),
+                        expected=(202, 204),
+                        what=f"upload chunk {offset}-{offset + length - 1} of {blob.describe()}",
+                    )
+                except (RegistryError, TransportError) as error:
+                    failures += 1
+                    if not blob_retryable(error) or failures >= retry.attempts:
+                        raise
+                    self.hasher.restore(checkpoint)
+                    self.run.tracker.take_back(self.counted - sent)
+                    self.counted = sent
+                    self._resume(reader, error)
+                    self.run.cancelled.wait(retry.delay(failures, error))
+                    continue
+                self.location = self._resolve(self.location, response.headers.get("Location"))
+                self.offset = offset + length
+
+    def _resume(self, reader: BinaryIO, error: BaseException) -> None:
+        """After a failed chunk: go on from what the registry holds, or start a new session."""
+        offset = self.offset
+        # Asked even after a 404: the answer is what the registry holds now.
+        resumed = self._held(offset)
+        if resumed is None:
+            # The registry dropped the session (distribution does once a chunk was cut
+            # after some bytes): the held bytes are unreachable, so the blob starts again
+            # from byte 0 in a new session.
+            log.info(
+                "upload session of %s lost (%s); starting it again", self.blob.describe(), error
+            )
+            self._start(mount=False)
+            self._restart_progress()
+            return
+        log.info(
+            "chunk at %d of %s failed (%s); resuming at %d",
+            offset,
+            self.blob.describe(),
+            error,
+            resumed,
+        )
+        if resumed > offset:
+            # The registry kept part of the failed chunk: hash it without resending.
+            reader.seek(offset)
+            for _ in self._body(reader, limit=resumed - offset):
+                pass
+            self.offset = resumed
+
+    def _held(self, chunk_start: int) -> int | None:
+        """Ask the registry how much of the upload it holds (GET on the upload URL).
+
+        :return: where to go on from, or ``None`` when the session no longer exists.
+        """
+        try:
+            response = self.transport.request(
+                self._registry,
+                "GET",
+                self.location,
+                scopes=self._scopes,
+                expected=(204,),
+                what="check upload progress",
+            )
+        except RegistryError as error:
+            if error.status == 404:
+                return None
+            raise
+        end = _upload_range_end(response.headers.get("Range"))
+        if end is None:
+            return chunk_start
+        # "0-0" means both "nothing" and "one byte"; the chunk start disambiguates.
+        held = 0 if end == 0 and chunk_start == 0 else end + 1
+        # Never move backwards past bytes already confirmed, nor forwards past the chunk.
+        return max(chunk_start, held) if held >= chunk_start else chunk_start
+
+    def _commit(self) -> None:
+        """Close the session with the digest of the bytes sent (checked first if known)."""
+        blob, hasher = self.blob, self.hasher
+        measured = hasher.digest()
+        if blob.digest is not None:
+            hasher.verify(blob.digest, blob.describe())
+        self.transport.request(
+            self._registry,
+            "PUT",
+            with_query(self.location, digest=str(measured)),
+            scopes=self._scopes,
+            headers={"Content-Length": "0"},
+            body=b"",
+            expected=(201, 204),
+            what=f"commit blob {measured}",
+            idempotent=True,
+        )
+        if isinstance(blob, StreamBlob):
+            blob.complete(measured, hasher.size)
+            self.run.tracker.add_total(hasher.size)
+        self.run.settled(self.run.result.uploaded, measured)
+        log.info("%s: uploaded %s (%d bytes)", self.repository.name, measured, hasher.size)
