@@ -36,7 +36,7 @@ from typing import Any
 
 from ocipush.errors import ConfigError, OcipushError
 from ocipush.release.config import DEFAULT_BACKEND, TargetConfig, read_pyproject
-from ocipush.release.distributions import INNER_BUILD, find_distributions
+from ocipush.release.distributions import INNER_BUILD, file_release
 
 __all__ = [
     "build_sdist",
@@ -132,12 +132,6 @@ def build_wheel(
     return name
 
 
-def _release(wheel: Path) -> tuple[str, str]:
-    """A wheel's distribution name and version, from its file name."""
-    name, version = wheel.name.split("-")[:2]
-    return name, version
-
-
 def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
     # Imported here so that the delegating hooks stay as light as the real backend.
     from ocipush.release.publish import execute, make_plan, open_project  # noqa: PLC0415
@@ -149,7 +143,9 @@ def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
         record = json.loads(marker.read_text(encoding="utf-8"))
         sdist = out / record["sdist"]
         # The sdist of an earlier --sdist run of another version is not this release's.
-        if sdist.is_file() and sdist in find_distributions(out, *_release(out / wheel_name)):
+        wheel, sdist_release = file_release(out / wheel_name), file_release(sdist)
+        same = wheel is not None and sdist_release is not None and wheel[1:] == sdist_release[1:]
+        if sdist.is_file() and same:
             distributions.append(sdist)
             root = Path(record["root"])
         marker.unlink()

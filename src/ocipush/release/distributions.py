@@ -40,6 +40,7 @@ __all__ = [
     "BuildOptions",
     "Distribution",
     "ReleaseBuilder",
+    "file_release",
     "find_distributions",
     "newest_source",
     "release_files",
@@ -102,7 +103,7 @@ def newest_source(root: Path, *, skip: Sequence[Path] = ()) -> tuple[float, Path
     return newest
 
 
-def _file_release(path: Path) -> tuple[Distribution, str, str] | None:
+def file_release(path: Path) -> tuple[Distribution, str, str] | None:
     """(kind, canonical name, normalised version) read from a distribution's file name."""
     kind: Distribution
     if path.suffix == ".whl":
@@ -126,7 +127,7 @@ def find_distributions(directory: Path, name: str, version: str) -> tuple[Path, 
     wanted = (canonical_name(name), str(parse_version(version)))
     found = []
     for path in sorted(directory.iterdir()):
-        release = _file_release(path)
+        release = file_release(path)
         if release is not None and release[1:] == wanted:
             found.append(path)
     return tuple(found)
@@ -176,7 +177,7 @@ def release_files(
                     "building it again"
                 )
             existing = [builder.build(kind, out)]
-            version_built = _file_release(existing[0])
+            version_built = file_release(existing[0])
             if version_built is not None and version_built[2] != str(parse_version(version)):
                 raise ProjectBuildError(
                     f"{builder.root}: the backend built {existing[0].name}, but reported "
