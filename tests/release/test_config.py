@@ -629,9 +629,7 @@ def test_plugin_table_must_be_a_table() -> None:
 
 
 def test_unknown_key_suggests_plugin_names() -> None:
-    assert problems_of({"imgae": {}}) == [
-        'tool.ocipush.imgae: unknown key — did you mean "image"?'
-    ]
+    assert problems_of({"imgae": {}}) == ['tool.ocipush.imgae: unknown key — did you mean "image"?']
 
 
 def test_a_plugin_cannot_take_over_a_setting() -> None:
