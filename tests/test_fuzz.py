@@ -134,7 +134,6 @@ def test_tool_ocipush_tables_validate_or_raise_a_config_error():
     cases: list[int] = []
     keys = st.sampled_from(
         ["backend", "plugins", "jobs", "targets", "layers", "artifacts", "outputs", "x", "image"]
-        + ["scratch", "platform", "source", "dest", "files", "json", "ref"]
     )
     manager = PluginManager(entry_points=False)
 

@@ -7,6 +7,7 @@ Driven through the real CLI entry point; none of these runs reaches a registry.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -206,8 +207,6 @@ def test_disabling_a_plugin_that_does_not_exist_warns_and_names_the_known_ones(p
 @pytest.fixture
 def fresh_plugin_modules():
     """Forget the plugin modules a test imported from its project."""
-    import sys
-
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
