@@ -212,3 +212,53 @@ def fresh_plugin_modules():
     for name in set(sys.modules) - before:
         if name.startswith("bad_layers"):
             del sys.modules[name]
+
+
+def test_a_third_party_plugin_reads_its_table_with_the_one_reader(
+    project, capsys, fresh_plugin_modules
+):
+    """A project plugin's problems come in the same report as the core's, worded alike, and
+    what its ocipush_configure returned comes back to its later hooks."""
+    (project / "bad_layers_reader.py").write_text(
+        textwrap.dedent(
+            """\
+            import dataclasses
+            from ocipush.release.hookspecs import hookimpl
+
+            @hookimpl
+            def ocipush_configure(config):
+                table = config.table("bad_layers_reader")
+                if table is None:
+                    return None
+                table.only_known(("level",))
+                return table.integer("level", minimum=0, maximum=9)
+
+            @hookimpl
+            def ocipush_modify_plan(plan, project):
+                level = project.configured("bad_layers_reader", int)
+                return dataclasses.replace(plan, notes=(*plan.notes, f"level is {level}"))
+            """
+        )
+    )
+    _write(
+        project,
+        'plugins = ["bad_layers_reader"]\njobs = 99\n'
+        "[tool.ocipush.bad_layers_reader]\nlevel = 12\nlevle = 1\n" + LAYER,
+    )
+
+    code, _, err = _plan(capsys, project)
+
+    assert code == 2
+    assert _problems(err) == [
+        "tool.ocipush.jobs: 99 — must be at most 64",
+        'tool.ocipush.bad_layers_reader.levle: unknown key — did you mean "level"?',
+        "tool.ocipush.bad_layers_reader.level: 12 — must be at most 9",
+    ]
+
+    _write(
+        project,
+        'plugins = ["bad_layers_reader"]\n[tool.ocipush.bad_layers_reader]\nlevel = 3\n' + LAYER,
+    )
+    code, out, _ = _plan(capsys, project)
+    assert code == 0
+    assert "level is 3" in out

@@ -87,6 +87,7 @@ def read_layer(entry: ConfigReader) -> LayerConfig:
         PurePosixPath(source).is_absolute() or PureWindowsPath(source).is_absolute()
     ):
         entry.report("source", f"{quote(source)} — must be relative to the project root")
+        source = None
     dest = entry.string("dest", required=_ABSOLUTE_EXAMPLE)
     if dest is not None and not dest.startswith("/"):
         entry.report("dest", f"{quote(dest)} — must be {_ABSOLUTE_EXAMPLE}")
@@ -162,6 +163,8 @@ def ocipush_validate(project: Project) -> list[ConfigProblem]:
     anything is built or pushed."""
     problems: list[ConfigProblem] = []
     for number, config in enumerate(_layers(project)):
+        if not config.source:
+            continue  # its problem is reported already
         try:
             _select(project, config, number)
         except ConfigError as error:
