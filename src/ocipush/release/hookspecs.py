@@ -61,13 +61,13 @@ import pluggy
 
 if TYPE_CHECKING:
     from ocipush.errors import ConfigProblem
-    from ocipush.release.reader import ConfigReader
     from ocipush.oci.blobs import Blob
     from ocipush.oci.images import Taggable
     from ocipush.registry.keychain import Credentials
     from ocipush.release.config import TargetConfig
     from ocipush.release.plan import Plan, PushItem, Target, TargetResult
     from ocipush.release.project import Project
+    from ocipush.release.reader import ConfigReader
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
