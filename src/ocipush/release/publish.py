@@ -173,7 +173,7 @@ def make_plan(
         except ConfigError as error:
             problems += error.problems
         except InvalidReferenceError as error:
-            problems.append(ConfigProblem(path, str(error)))
+            problems.append(ConfigProblem(target_key(path, "ref"), str(error)))
     if problems:
         raise ConfigError(problems, source=source)
     executors: list[tuple[Target, tuple[SkippedTag, ...]]] = [
