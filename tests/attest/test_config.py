@@ -158,8 +158,11 @@ def test_a_table_of_a_disabled_signing_plugin_is_named(project, capsys):
     ]
 
 
-def test_a_signing_value_of_the_wrong_type_is_reported(project, capsys):
-    code, _, err = _plan(capsys, project, "signing = 1\n" + LAYER)
+def test_signing_and_attestations_values_that_are_not_tables_are_reported(project, capsys):
+    code, _, err = _plan(capsys, project, 'signing = 1\nattestations = "spdx"\n' + LAYER)
 
     assert code == 2
-    assert _problems(err) == ["tool.ocipush.signing: expected a table, got an integer"]
+    assert sorted(_problems(err)) == [
+        "tool.ocipush.attestations: expected a table, got a string",
+        "tool.ocipush.signing: expected a table, got an integer",
+    ]
