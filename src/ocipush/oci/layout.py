@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ocipush.errors import LayoutError, ManifestError
+from ocipush.errors import InvalidReferenceError, LayoutError, ManifestError
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob, BytesBlob, FileBlob, StreamBlob
 from ocipush.oci.digest import Digest, HashingReader
@@ -81,24 +81,25 @@ def parse_layout_reference(text: str) -> LayoutReference:
     The tag is what follows the last ``:`` when that is a valid tag and a path precedes it;
     otherwise the whole text after ``oci:`` is the path, so paths may contain colons.
 
-    :raises LayoutError: quoting ``text`` and saying what is wrong.
+    :raises InvalidReferenceError: quoting ``text`` and saying what is wrong.
     """
     if not is_layout_reference(text):
-        raise LayoutError(f"{text!r} is not a layout reference: write oci:PATH or oci:PATH:TAG")
+        raise InvalidReferenceError(text, "not a layout reference: write oci:PATH or oci:PATH:TAG")
     rest = text[len(LAYOUT_PREFIX) :]
     if _DIGEST_SUFFIX.search(rest):
-        raise LayoutError(
-            f"{text!r}: a layout image is named by tag (oci:PATH:TAG), not by digest; "
-            "drop the @DIGEST part"
+        raise InvalidReferenceError(
+            text, "a layout image is named by tag (oci:PATH:TAG), not by digest; drop @DIGEST"
         )
     path, colon, tag = rest.rpartition(":")
     # What follows the last colon is a tag unless it is part of the path (has a "/").
     if colon and path and "/" not in tag and "\\" not in tag:
         if not is_valid_tag(tag):
-            raise LayoutError(f"{text!r}: {tag!r} is not a valid tag: {TAG_PROBLEM}")
+            raise InvalidReferenceError(text, f"{tag!r} is not a valid tag: {TAG_PROBLEM}")
         return LayoutReference(Path(path), tag)
     if not rest:
-        raise LayoutError(f"{text!r}: the layout path is empty; write oci:PATH or oci:PATH:TAG")
+        raise InvalidReferenceError(
+            text, "the layout path is empty; write oci:PATH or oci:PATH:TAG"
+        )
     return LayoutReference(Path(rest))
 
 

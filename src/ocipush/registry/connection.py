@@ -25,6 +25,7 @@ import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NameResolutionError,
+    NewConnectionError,
     ProtocolError,
     SSLError,
     TimeoutError,
@@ -344,6 +345,13 @@ class Connection:
         (that is logged at ``-v``)."""
         host = urllib.parse.urlsplit(url).netloc
         log.info("%s %s failed: %s", method, redact_url(url), exc)
+        if isinstance(exc, NewConnectionError) and not _timed_out(exc):
+            # Refused, no route, no such name: urllib3 files these under timeouts.
+            return RegistryUnreachableError(
+                f"{_failure(exc, host)} ({method} {urllib.parse.urlsplit(redact_url(url)).path})",
+                host=host,
+                http_allowed=self.allows_http(Registry.parse(host)),
+            )
         if isinstance(exc, ConnectTimeoutError):
             seconds = self._timeouts.connect
             return RegistryTimeoutError(
@@ -397,6 +405,10 @@ def _release(response: BaseHTTPResponse) -> None:
     response.release_conn()
 
 
+def _timed_out(exc: BaseException) -> bool:
+    return "timed out" in str(exc).lower()
+
+
 def _failure(exc: BaseException, host: str) -> str:
     """What went wrong with the connection to ``host``, in words."""
     causes: list[BaseException] = []
@@ -405,7 +417,7 @@ def _failure(exc: BaseException, host: str) -> str:
         causes.append(current)
         reason = getattr(current, "reason", None)
         current = reason if isinstance(reason, BaseException) else current.__context__
-    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in str(exc):
         return f"connection refused by registry {host} (is it running, on that port?)"
     if any(isinstance(c, NameResolutionError) for c in causes):
         return f"the registry name {host} was not found (DNS)"
