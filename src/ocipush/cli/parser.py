@@ -94,7 +94,7 @@ COMMANDS: dict[str, Command] = {
     "tag": Command(
         "add a tag to an image in a registry or an OCI layout",
         "Point NEWTAG at the manifest REF names, in the same repository or layout. Prints "
-        "the new tag's REPOSITORY@DIGEST.",
+        "where the tag now points: REPOSITORY@DIGEST, or oci:PATH:TAG@DIGEST.",
         ("ocipush tag ghcr.io/acme/app:1.0 stable", "ocipush tag oci:dist/oci:1.0 stable"),
         _VERBOSITY,
     ),
@@ -133,12 +133,20 @@ _COMMON_SPELLING = {
 }
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Descriptions wrapped; text of several lines (examples) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     """Help wrapped at :data:`HELP_WIDTH` (or a narrower terminal)."""
 
     def _get_formatter(self) -> argparse.HelpFormatter:
-        width = min(HELP_WIDTH, _terminal_width())
-        return argparse.RawDescriptionHelpFormatter(self.prog, width=width)
+        return _Formatter(self.prog, width=min(HELP_WIDTH, _terminal_width()))
 
 
 def _terminal_width() -> int:
@@ -389,14 +397,14 @@ def _add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         _add_project_flags(parser)
         return
     if name in ("login", "logout"):
-        parser.add_argument("registry", metavar="REGISTRY")
+        parser.add_argument("registry", metavar="REGISTRY", help="host[:port], e.g. ghcr.io")
         if name == "login":
             _add_credential_flags(parser, required=True)
             _add_connection_flags(parser)
         return
-    parser.add_argument("source" if name == "copy" else "reference", metavar=_first_arg(name))
     if name == "copy":
-        parser.add_argument("destination", metavar="DST")
+        parser.add_argument("source", metavar="SRC", help="what to copy")
+        parser.add_argument("destination", metavar="DST", help="where the copy goes")
         parser.add_argument(
             "--no-referrers",
             action="store_true",
@@ -404,8 +412,10 @@ def _add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
             "referring to it",
         )
         _add_upload_flags(parser)
-    elif name == "tag":
-        parser.add_argument("new_tag", metavar="NEWTAG")
+    else:
+        parser.add_argument("reference", metavar="REF", help=_REF_HELP[name])
+    if name == "tag":
+        parser.add_argument("new_tag", metavar="NEWTAG", help="the tag to add")
     elif name == "delete":
         parser.add_argument(
             "--force",
@@ -418,8 +428,12 @@ def _add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     _add_credential_flags(parser)
 
 
-def _first_arg(name: str) -> str:
-    return "SRC" if name == "copy" else "REF"
+_REF_HELP = {
+    "verify": "the image: REGISTRY/REPO:TAG, @DIGEST, oci:PATH[:TAG] or oci-archive:PATH[:TAG]",
+    "referrers": "the image: REGISTRY/REPO:TAG, @DIGEST, oci:PATH[:TAG] or oci-archive:PATH[:TAG]",
+    "tag": "the image to tag: REGISTRY/REPO:TAG, REGISTRY/REPO@DIGEST or oci:PATH[:TAG]",
+    "delete": "what to delete: REGISTRY/REPO:TAG, REGISTRY/REPO@DIGEST or oci:PATH:TAG",
+}
 
 
 def _add_verify_flags(parser: argparse.ArgumentParser) -> None:
@@ -449,9 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ocipush",
         description="Publish Python projects as OCI images and artifacts to container registries.",
-        epilog="common flags (before or after the command, where it has a use for them):\n"
-        "  -v/-vv, -q, --no-progress, --json, --project DIR\n\n"
-        "`ocipush help COMMAND` shows a command's flags.",
+        epilog="These flags may also follow the command, where it has a use for them.\n"
+        "`ocipush help COMMAND` shows a command's own flags.\n\n"
+        "exit status:\n"
+        "  0    success\n"
+        "  1    the operation failed (a push failure leaves every tag where it was)\n"
+        "  2    usage or configuration error, or the project's backend cannot build it:\n"
+        "       nothing was published\n"
+        "  3    everything was published and tagged, then an ocipush_after_push plugin failed\n"
+        "  130  interrupted (Ctrl-C); nothing was tagged",
     )
     parser.add_argument("--version", action="version", version=f"ocipush {__version__}")
     _add_common(parser, frozenset(_COMMON_SPELLING), top=True)
