@@ -15,6 +15,7 @@ __all__ = [
     "TEMPORARY_STATUSES",
     "AfterPushError",
     "AuthError",
+    "AuthenticationError",
     "BlobError",
     "ConfigError",
     "ConfigProblem",
@@ -243,6 +244,22 @@ class RegistryError(OcipushError):
 
 class AuthError(OcipushError):
     """Credentials were rejected, or the granted access is not enough for the operation."""
+
+
+class AuthenticationError(AuthError):
+    """The registry (or its token server) refused the credentials, or asked for some.
+
+    :ivar host: the registry.
+    :ivar anonymous: no credentials were sent; the remedy is to provide some, which each
+        front end says in its own terms.
+    """
+
+    def __init__(self, message: str, *, host: str, anonymous: bool, source: str) -> None:
+        super().__init__(
+            message, hint=None if anonymous else f"check the credentials from {source}"
+        )
+        self.host = host
+        self.anonymous = anonymous
 
 
 class CredentialsFileError(AuthError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ocipush.errors import (
     AfterPushError,
+    AuthenticationError,
     ConfigError,
     DeleteWouldUntagError,
     InvalidReferenceError,
@@ -71,6 +72,8 @@ def remedy(error: OcipushError) -> str | None:
         return f"allow it more time with {flag} SECONDS (this run: {error.seconds:g})"
     if isinstance(error, DeleteWouldUntagError):
         return "pass --force to delete the manifest with all its tags"
+    if isinstance(error, AuthenticationError) and error.anonymous:
+        return f"log in with `ocipush login {error.host}`, or pass --username USER --password-stdin"
     return error.hint
 
 

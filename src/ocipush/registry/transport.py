@@ -23,6 +23,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import SSLError
 
 from ocipush.errors import (
+    AuthenticationError,
     AuthError,
     RegistryError,
     RegistryErrorDetail,
@@ -518,17 +519,13 @@ def _error(
     message = "; ".join(d.message or d.code for d in details) or (
         f"{method} {redact_url(url)}: {response.status}"
     )
-    hint = (
-        "log in with `ocipush login` or pass --username"
-        if auth.credentials.anonymous
-        else f"check the credentials from {auth.credentials.source}"
-    )
     needed = f" (needed {' '.join(scopes)})" if scopes else ""
-    failed = AuthError(
-        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}"
+    return AuthenticationError(
+        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}",
+        host=registry.host,
+        anonymous=auth.credentials.anonymous,
+        source=auth.credentials.source,
     )
-    failed.hint = hint
-    return failed
 
 
 def _same_host(url: str, registry: Registry) -> bool:
