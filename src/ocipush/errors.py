@@ -27,6 +27,7 @@ __all__ = [
     "LayoutError",
     "ManifestError",
     "OcipushError",
+    "PlainHttpCredentialsError",
     "PluginError",
     "PluginLoadError",
     "ProjectBuildError",
@@ -260,6 +261,17 @@ class AuthenticationError(AuthError):
         )
         self.host = host
         self.anonymous = anonymous
+
+
+class PlainHttpCredentialsError(AuthError):
+    """Credentials would go to a non-loopback registry over plain http: refused.
+
+    :ivar host: the registry.
+    """
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class CredentialsFileError(AuthError):

@@ -117,3 +117,11 @@ def test_a_missing_ca_cert_is_a_usage_error(run, tmp_path):
     assert code == EXIT_USAGE
     assert str(missing) in err
     assert "usage: ocipush copy" in err
+
+
+def test_quiet_prints_the_result_and_nothing_else(run, project):
+    target = f"oci:{project / 'out'}:1"
+    code, out, err = run("-q", "build", "--project", str(project), "--target", target)
+    assert code == 0, err
+    assert out.splitlines() == [target]
+    assert err == ""

@@ -14,6 +14,7 @@ from ocipush.errors import (
     DeleteWouldUntagError,
     InvalidReferenceError,
     OcipushError,
+    PlainHttpCredentialsError,
     PluginError,
     PluginLoadError,
     ProjectBuildError,
@@ -72,6 +73,10 @@ def remedy(error: OcipushError) -> str | None:
         return f"allow it more time with {flag} SECONDS (this run: {error.seconds:g})"
     if isinstance(error, DeleteWouldUntagError):
         return "pass --force to delete the manifest with all its tags"
+    if isinstance(error, PlainHttpCredentialsError):
+        return (
+            f"if the network is trusted, allow it with --allow-credentials-over-http {error.host}"
+        )
     if isinstance(error, AuthenticationError) and error.anonymous:
         return f"log in with `ocipush login {error.host}`, or pass --username USER --password-stdin"
     return error.hint

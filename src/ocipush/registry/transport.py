@@ -25,6 +25,7 @@ from urllib3.exceptions import SSLError
 from ocipush.errors import (
     AuthenticationError,
     AuthError,
+    PlainHttpCredentialsError,
     RegistryError,
     RegistryErrorDetail,
     TransportError,
@@ -426,10 +427,10 @@ class Transport:
             return
         if registry.host in self._plain_credentials:
             return
-        raise AuthError(
+        raise PlainHttpCredentialsError(
             f"refusing to send credentials for {registry.host} over plain http to "
-            f"{parts.netloc}: anyone on the network could read them; use https, or if the "
-            f"network is trusted allow it with --allow-credentials-over-http {registry.host}"
+            f"{parts.netloc}: anyone on the network could read them; use https",
+            host=registry.host,
         )
 
     def fetch(self, registry: Registry, path: str, *, scopes: Sequence[str], what: str) -> BinaryIO:
