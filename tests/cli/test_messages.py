@@ -101,18 +101,24 @@ def failing_after_push(project):
     return project
 
 
-def test_an_after_push_failure_shows_the_result_and_its_own_exit_code(run, failing_after_push):
-    target = f"oci:{failing_after_push / 'out'}:1"
+def _build_with_failing_plugin(run, project, *flags: str):
+    target = f"oci:{project / 'out'}:1"
     code, out, err = run(
         "build",
+        *flags,
         "--no-progress",
         "--project",
-        str(failing_after_push),
+        str(project),
         "-p",
         "cli_plugin_after",
         "--target",
         target,
     )
+    return target, code, out, err
+
+
+def test_an_after_push_failure_shows_the_result_and_its_own_exit_code(run, failing_after_push):
+    target, code, out, err = _build_with_failing_plugin(run, failing_after_push)
     assert code == EXIT_AFTER_PUSH
     assert out.splitlines() == [target]
     assert "the push succeeded" in err
@@ -121,16 +127,5 @@ def test_an_after_push_failure_shows_the_result_and_its_own_exit_code(run, faili
 
 
 def test_vv_prints_a_failing_plugins_traceback_once(run, failing_after_push):
-    target = f"oci:{failing_after_push / 'out'}:1"
-    _, _, err = run(
-        "build",
-        "-vv",
-        "--no-progress",
-        "--project",
-        str(failing_after_push),
-        "-p",
-        "cli_plugin_after",
-        "--target",
-        target,
-    )
+    _, _, _, err = _build_with_failing_plugin(run, failing_after_push, "-vv")
     assert err.count('raise RuntimeError("webhook down")') == 1

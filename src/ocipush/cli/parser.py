@@ -212,24 +212,20 @@ def _add_common(parser: argparse.ArgumentParser, wanted: frozenset[str], *, top:
     # After the command -v and -q count apart from before it, so `-v plan -v` is -vv.
     suffix = "" if top else "_after"
     hidden = argparse.SUPPRESS
-    if "verbose" in wanted:
-        parser.add_argument(
-            "-v",
-            "--verbose",
-            dest=f"verbose{suffix}",
-            action="count",
-            default=0 if top else default,
-            help="more output (-vv for debug detail)",
-        )
-    if "quiet" in wanted:
-        parser.add_argument(
-            "-q",
-            "--quiet",
-            dest=f"quiet{suffix}",
-            action="count",
-            default=0 if top else default,
-            help="less output: errors and results only",
-        )
+    counters = {
+        "verbose": ("-v", "more output (-vv for debug detail)"),
+        "quiet": ("-q", "less output: errors and results only"),
+    }
+    for name, (short, text) in counters.items():
+        if name in wanted:
+            parser.add_argument(
+                short,
+                f"--{name}",
+                dest=f"{name}{suffix}",
+                action="count",
+                default=0 if top else default,
+                help=text,
+            )
     # Accepted by every command, so scripts can pass it uniformly; listed only where a
     # command reports progress.
     parser.add_argument(
