@@ -129,3 +129,12 @@ def test_an_after_push_failure_shows_the_result_and_its_own_exit_code(run, faili
 def test_vv_prints_a_failing_plugins_traceback_once(run, failing_after_push):
     _, _, _, err = _build_with_failing_plugin(run, failing_after_push, "-vv")
     assert err.count('raise RuntimeError("webhook down")') == 1
+
+
+def test_json_usage_mistakes_print_an_error_object_too(run):
+    code, out, err = run("plan", "--json", "--bogus")
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["kind"] == "usage"
+    assert "--bogus" in error["message"]
+    assert "usage: ocipush plan" in err

@@ -9,7 +9,9 @@ usage, never the top-level one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,10 +145,20 @@ class _Formatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Help wrapped at :data:`HELP_WIDTH` (or a narrower terminal)."""
+    """Help wrapped at :data:`HELP_WIDTH` (or a narrower terminal); with ``--json`` on the
+    command line, a usage error is also a JSON error object on standard output."""
+
+    #: Set by :func:`parse` for the command line being parsed.
+    json_errors = False
 
     def _get_formatter(self) -> argparse.HelpFormatter:
         return _Formatter(self.prog, width=min(HELP_WIDTH, _terminal_width()))
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            document = {"error": {"kind": "usage", "message": message, "target": None}}
+            print(json.dumps(document, indent=2), flush=True)
+        super().error(message)
 
 
 def _terminal_width() -> int:
@@ -502,6 +514,7 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The parsed command line, with the common flags merged; exits 2 on a usage error."""
     parser = build_parser()
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
     args, extras = parser.parse_known_args(argv)
     if args.command == "help":
         _help(parser, args.topic)
