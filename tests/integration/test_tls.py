@@ -17,7 +17,8 @@ import threading
 import pytest
 
 from ocipush.cli import main
-from ocipush.errors import TransportError
+from ocipush.cli.remedies import remedy
+from ocipush.errors import TransportError, UntrustedCertificateError
 from ocipush.oci.layout import write_layout
 from ocipush.oci.reference import Registry, parse_reference
 from ocipush.registry.keychain import Credentials, StaticKeychain
@@ -65,11 +66,17 @@ def test_ca_from_a_certs_d_directory(tls_registry, pki, repo_name, tmp_path):
 def test_an_untrusted_certificate_fails_and_says_how_to_trust_it(tls_registry, repo_name):
     with pytest.raises(TransportError) as caught:
         _push(tls_registry.host, repo_name)
-    message = str(caught.value)
-    assert "not trusted" in message
-    assert "--ca-cert" in message
-    assert f"certs.d/{tls_registry.host}/" in message
-    assert f"--tls-verify=false:{tls_registry.host}" in message
+    error = caught.value
+    assert isinstance(error, UntrustedCertificateError)
+    assert error.host == tls_registry.host
+    assert f"registry {tls_registry.host} is not trusted" in str(error)
+    # The library says what happened; the CLI says what to do, in flags.
+    assert "--" not in str(error)
+    hint = remedy(error)
+    assert hint is not None
+    assert "--ca-cert" in hint
+    assert f"certs.d/{tls_registry.host}/" in hint
+    assert f"--tls-verify=false:{tls_registry.host}" in hint
 
 
 def test_insecure_never_turns_off_verification(tls_registry, repo_name):

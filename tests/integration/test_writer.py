@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from ocipush.errors import AuthError, DigestMismatchError, OcipushError, RegistryError
+from ocipush.cli.remedies import remedy
+from ocipush.errors import (
+    AuthError,
+    DeleteWouldUntagError,
+    DigestMismatchError,
+    OcipushError,
+    RegistryError,
+)
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import BytesBlob, FileBlob, StreamBlob
 from ocipush.oci.digest import Digest, digest_of
@@ -368,7 +375,9 @@ def test_delete_by_tag_refuses_when_other_tags_name_the_manifest(registry, repo_
         f"delete {ref}: {registry.host} can only delete the manifest {digest}, and tag b "
         "names it too, so they would go as well; nothing was deleted"
     )
-    assert caught.value.hint == "pass --force to delete the manifest with all its tags"
+    assert isinstance(caught.value, DeleteWouldUntagError)
+    assert caught.value.others == ("b",)
+    assert remedy(caught.value) == "pass --force to delete the manifest with all its tags"
     for tag in ("a", "b"):
         assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:{tag}") == image.manifest().raw
 
@@ -394,10 +403,11 @@ def test_delete_by_tag_deletes_only_the_tag_where_the_registry_can(
 
 def test_delete_of_a_missing_tag_names_it(registry, repo_name):
     ref = _ref(registry.host, repo_name, "never-pushed")
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(OcipushError) as caught:
         _writer().delete(ref)
     assert str(caught.value) == (
-        f"delete {ref}: no such manifest: HEAD /v2/{repo_name}/manifests/never-pushed: 404"
+        f"delete {ref}: {registry.host}/{repo_name} has no manifest never-pushed; nothing was "
+        "deleted"
     )
 
 

@@ -11,7 +11,8 @@ import urllib3
 from urllib3.exceptions import SSLError
 
 from ocipush.cli import main
-from ocipush.errors import AuthError, OcipushError
+from ocipush.cli.remedies import remedy
+from ocipush.errors import AuthError, OcipushError, PlainHttpCredentialsError
 from ocipush.oci.reference import Registry, parse_reference
 from ocipush.registry.auth import Token
 from ocipush.registry.keychain import Credentials, StaticKeychain
@@ -211,7 +212,9 @@ def test_credentials_over_plain_http_off_loopback_are_refused(challenge):
     with pytest.raises(AuthError) as caught:
         _request(transport)
 
-    assert f"--allow-credentials-over-http {HOST}" in str(caught.value)
+    assert isinstance(caught.value, PlainHttpCredentialsError)
+    assert "refusing to send credentials" in str(caught.value)
+    assert f"--allow-credentials-over-http {HOST}" in (remedy(caught.value) or "")
     assert all("Authorization" not in headers for _, _, headers in pool.sent)
     assert all(PASSWORD not in url for _, url, _ in pool.sent)
 

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ocipush.errors import AuthError, RegistryErrorDetail
+from ocipush.errors import AuthenticationError, AuthError, RegistryErrorDetail
 from ocipush.registry.keychain import Credentials
 
 __all__ = [
@@ -340,14 +340,12 @@ class RegistryAuth:
     def _token_from(self, result: HttpResult, realm: str, scopes: list[str]) -> Token:
         if result.status in (401, 403):
             message = self.scrub(_registry_message(result.body)) or f"HTTP {result.status}"
-            hint = (
-                "log in with `ocipush login` or pass --username"
-                if self.credentials.anonymous
-                else f"check the credentials from {self.credentials.source}"
+            raise AuthenticationError(
+                f"authentication to {self.host} as {self.who} failed: {message}",
+                host=self.host,
+                anonymous=self.credentials.anonymous,
+                source=self.credentials.source,
             )
-            error = AuthError(f"authentication to {self.host} as {self.who} failed: {message}")
-            error.hint = hint
-            raise error
         if result.status != 200:
             raise AuthError(
                 f"token server {_safe_url(realm)} answered {result.status} for "

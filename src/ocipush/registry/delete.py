@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ocipush.errors import OcipushError, RegistryError
+from ocipush.errors import DeleteWouldUntagError, OcipushError
 from ocipush.oci.digest import Digest
 from ocipush.oci.reference import Reference
 from ocipush.registry.remote import Remote
@@ -43,11 +43,8 @@ def delete_reference(
     scopes = [repository.scope("pull,push")]
     digest = ref.digest or head_manifest_digest(transport, repository, ref.identifier, scopes)
     if digest is None:
-        raise RegistryError(
-            method="HEAD",
-            url=manifests_path(repository, ref.identifier),
-            status=404,
-            context=f"delete {ref}: no such manifest",
+        raise OcipushError(
+            f"delete {ref}: {repository.name} has no manifest {ref.identifier}; nothing was deleted"
         )
     if ref.digest is None and ref.tag is not None:
         # Registries without tag deletion refuse it (distribution 2.8: 400 DIGEST_INVALID).
@@ -64,13 +61,12 @@ def delete_reference(
             named = (
                 f"tag {others[0]} names" if len(others) == 1 else (f"tags {', '.join(others)} name")
             )
-            error = OcipushError(
+            raise DeleteWouldUntagError(
                 f"delete {ref}: {repository.registry.host} can only delete the manifest "
                 f"{digest}, and {named} it too, so they would go as well; nothing was "
-                "deleted"
+                "deleted",
+                others,
             )
-            error.hint = "pass --force to delete the manifest with all its tags"
-            raise error
         _delete_manifest(transport, retry, ref, str(digest), scopes)
         return Deleted(digest, (ref.tag, *others), manifest=True)
     _delete_manifest(transport, retry, ref, str(digest), scopes)

@@ -147,10 +147,9 @@ class PushRun:
         if len(missing) > _LISTED_MISSING:
             listed += f" and {len(missing) - _LISTED_MISSING} more"
         left = f"{len(missing)} not uploaded: {listed}" if missing else "none missing"
-        error = PushInterruptedError(
+        return PushInterruptedError(
             f"interrupted: {tags}; of {len(self.blobs)} blobs {len(result.uploaded)} "
             f"uploaded, {len(result.mounted)} mounted, {len(result.existing)} already "
-            f"present, {left}"
+            f"present, {left}",
+            hint="run the same command again: only what is missing is uploaded",
         )
-        error.hint = "run the same command again: only what is missing is uploaded"
-        return error

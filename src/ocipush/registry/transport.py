@@ -23,7 +23,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import SSLError
 
 from ocipush.errors import (
+    AuthenticationError,
     AuthError,
+    PlainHttpCredentialsError,
     RegistryError,
     RegistryErrorDetail,
     TransportError,
@@ -425,10 +427,10 @@ class Transport:
             return
         if registry.host in self._plain_credentials:
             return
-        raise AuthError(
+        raise PlainHttpCredentialsError(
             f"refusing to send credentials for {registry.host} over plain http to "
-            f"{parts.netloc}: anyone on the network could read them; use https, or if the "
-            f"network is trusted allow it with --allow-credentials-over-http {registry.host}"
+            f"{parts.netloc}: anyone on the network could read them; use https",
+            host=registry.host,
         )
 
     def fetch(self, registry: Registry, path: str, *, scopes: Sequence[str], what: str) -> BinaryIO:
@@ -518,17 +520,13 @@ def _error(
     message = "; ".join(d.message or d.code for d in details) or (
         f"{method} {redact_url(url)}: {response.status}"
     )
-    hint = (
-        "log in with `ocipush login` or pass --username"
-        if auth.credentials.anonymous
-        else f"check the credentials from {auth.credentials.source}"
-    )
     needed = f" (needed {' '.join(scopes)})" if scopes else ""
-    failed = AuthError(
-        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}"
+    return AuthenticationError(
+        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}",
+        host=registry.host,
+        anonymous=auth.credentials.anonymous,
+        source=auth.credentials.source,
     )
-    failed.hint = hint
-    return failed
 
 
 def _same_host(url: str, registry: Registry) -> bool:
