@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ocipush.cli.commands import HANDLERS
+from ocipush.cli.commands import handler
 from ocipush.cli.output import PROGRESS_LOGGERS, Output
 from ocipush.cli.parser import parse
 from ocipush.cli.remedies import EXIT_INTERRUPTED, exit_code, kind, remedy
@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         no_progress=args.no_progress,
     )
     try:
-        return HANDLERS[args.command](args, out)
+        return handler(args.command)(args, out)
     except AfterPushError as error:
         # The push is done: show what was published before saying what failed after it.
         if not out.json_errors:

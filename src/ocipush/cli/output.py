@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tqdm import tqdm
-
 from ocipush.errors import OcipushError
 from ocipush.registry.progress import ProgressCallback, ProgressUpdate
 
@@ -27,6 +25,7 @@ log = logging.getLogger("ocipush")
 #: per blob uploaded, mounted or present, per manifest put, per referrers tag updated.
 PROGRESS_LOGGERS = (
     "ocipush.registry.writer",
+    "ocipush.registry.manifests",
     "ocipush.registry.upload",
     "ocipush.registry.attach",
 )
@@ -36,6 +35,9 @@ class _ProgressBar:
     """A tqdm byte counter for terminals; ``total`` grows as streams reveal their size."""
 
     def __init__(self) -> None:
+        # Here, not at the top: only a terminal shows a bar, and CI logs need no tqdm.
+        from tqdm import tqdm  # noqa: PLC0415
+
         self._bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, leave=True)
 
     def __call__(self, update: ProgressUpdate) -> None:

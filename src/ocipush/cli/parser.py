@@ -20,7 +20,7 @@ from typing import NoReturn
 from ocipush import __version__
 from ocipush.errors import InvalidReferenceError
 from ocipush.oci.reference import Registry
-from ocipush.registry.transport import Timeouts
+from ocipush.registry.options import Timeouts
 from ocipush.release.config import DEFAULT_JOBS, MAX_JOBS
 
 __all__ = ["COMMANDS", "HELP_WIDTH", "Command", "build_parser", "parse"]

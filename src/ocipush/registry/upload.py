@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -18,11 +18,10 @@ from ocipush.errors import AuthError, BlobError, PushInterruptedError, RegistryE
 from ocipush.oci.blobs import Blob, StreamBlob
 from ocipush.oci.digest import CHUNK, Digest, Hasher
 from ocipush.oci.policy import BlobPolicy
-from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.answers import check_blob_head
 from ocipush.registry.retry import RetryPolicy, is_temporary
-from ocipush.registry.run import PushRun, blobs_path, with_query
-from ocipush.registry.transport import Transport
+from ocipush.registry.run import PushRun
+from ocipush.registry.session import Session, with_query
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_CHUNK_THRESHOLD", "BlobUpload", "UploadOptions"]
 
@@ -60,27 +59,36 @@ def blob_retryable(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class UploadOptions:
-    """How blobs go up: when to chunk, how big a chunk is, how often to try again."""
+    """How blobs go up: when to chunk, how big a chunk is, how often to try again, and
+    whether a blob whose digest is declared is hashed on the way as well."""
 
     chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retry: RetryPolicy = RetryPolicy()
+    hash_known_digests: bool = True
 
 
-def blob_exists(
-    transport: Transport,
-    repository: Repository,
-    digest: Digest,
-    size: int | None,
-    scopes: Sequence[str],
-) -> bool:
+class _Counter(Hasher):
+    """Counts the bytes of a blob whose digest is declared, without hashing them: the
+    registry checks that digest on the commit PUT and refuses other bytes."""
+
+    def __init__(self, declared: Digest) -> None:
+        super().__init__(declared.algorithm)
+        self.declared = declared
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def digest(self) -> Digest:
+        return self.declared
+
+
+def blob_exists(session: Session, digest: Digest, size: int | None) -> bool:
     """HEAD the blob; a ``200`` must describe it (size, digest), a 403 or 404 means absent."""
-    path = blobs_path(repository, str(digest))
-    response = transport.request(
-        repository.registry,
+    path = session.blobs(str(digest))
+    response = session.request(
         "HEAD",
         path,
-        scopes=scopes,
         expected=(200, 403, 404),
         what=f"check blob {digest}",
     )
@@ -102,31 +110,22 @@ class BlobUpload:
 
     def __init__(
         self,
-        transport: Transport,
+        session: Session,
         run: PushRun,
-        repository: Repository,
         blob: Blob,
         options: UploadOptions,
         policy: BlobPolicy,
     ) -> None:
         self.policy = policy
-        self.transport = transport
+        self.session = session
         self.run = run
-        self.repository = repository
+        self.repository = session.repository
         self.blob = blob
         self.options = options
         self.location = ""
-        self.hasher = Hasher(blob.digest.algorithm if blob.digest else "sha256")
+        self.hasher = self._new_hasher()
         self.offset = 0
         self.counted = 0
-
-    @property
-    def _registry(self) -> Registry:
-        return self.repository.registry
-
-    @property
-    def _scopes(self) -> list[str]:
-        return self.run.scopes[self._registry]
 
     def __call__(self) -> None:
         """Upload the blob, trying the whole upload again after a temporary failure."""
@@ -144,9 +143,7 @@ class BlobUpload:
         run, blob, digest = self.run, self.blob, self.blob.digest
         self._restart_progress()
         run.check_cancelled()
-        if digest is not None and blob_exists(
-            self.transport, self.repository, digest, blob.size, self._scopes
-        ):
+        if digest is not None and blob_exists(self.session, digest, blob.size):
             self._settled(run.result.existing)
             log.info("%s: %s already present", self.repository.name, digest)
             return
@@ -171,8 +168,16 @@ class BlobUpload:
         """Give back what an earlier attempt counted, and hash from byte 0 again."""
         self.run.tracker.take_back(self.counted)
         self.counted = 0
-        self.hasher = Hasher(self.hasher.algorithm)
+        self.hasher = self._new_hasher()
         self.offset = 0
+
+    def _new_hasher(self) -> Hasher:
+        """A hasher of the bytes sent, or only their counter when the digest is declared
+        and :attr:`UploadOptions.hash_known_digests` is off."""
+        digest = self.blob.digest
+        if digest is None:
+            return Hasher()
+        return Hasher(digest.algorithm) if self.options.hash_known_digests else _Counter(digest)
 
     def _settled(self, outcome: set[Digest]) -> None:
         """Count a blob that needs no bytes sent (present, or mounted) as complete."""
@@ -190,7 +195,7 @@ class BlobUpload:
         Sets :attr:`location`; returns whether the blob was mounted instead.
         """
         blob, repository = self.blob, self.repository
-        path = blobs_path(repository, "uploads/")
+        path = self.session.blobs("uploads/")
         source = self.policy.mount_source(blob, repository) if mount else None
         if source is not None:
             mount_path = with_query(path, mount=str(blob.digest), **{"from": source.path})
@@ -208,11 +213,9 @@ class BlobUpload:
 
     def _post(self, path: str, expected: tuple[int, ...], what: str) -> int:
         """POST to ``path`` (an empty body); a 202 starts a session at its ``Location``."""
-        response = self.transport.request(
-            self._registry,
+        response = self.session.request(
             "POST",
             path,
-            scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
             expected=expected,
@@ -231,8 +234,7 @@ class BlobUpload:
                 status=202,
                 context="the registry started an upload but sent no Location header",
             )
-        base = urllib.parse.urljoin(self.transport.base_url(self._registry) + "/", request_url)
-        return urllib.parse.urljoin(base, location)
+        return urllib.parse.urljoin(self.session.absolute(request_url), location)
 
     def _body(self, reader: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
         """Stream ``reader`` (at most ``limit`` bytes), hashing and counting as it goes."""
@@ -256,11 +258,9 @@ class BlobUpload:
             headers["Content-Length"] = str(blob.size)
         reader = blob.open()
         try:
-            response = self.transport.request(
-                self._registry,
+            response = self.session.request(
                 "PATCH",
                 self.location,
-                scopes=self._scopes,
                 headers=headers,
                 body=self._body(reader),
                 expected=(202, 204),
@@ -288,11 +288,9 @@ class BlobUpload:
                 checkpoint, sent = self.hasher.checkpoint(), self.counted
                 reader.seek(offset)
                 try:
-                    response = self.transport.request(
-                        self._registry,
+                    response = self.session.request(
                         "PATCH",
                         self.location,
-                        scopes=self._scopes,
                         headers={
                             "Content-Type": "application/octet-stream",
                             "Content-Length": str(length),
@@ -350,11 +348,9 @@ class BlobUpload:
         :return: where to go on from, or ``None`` when the session no longer exists.
         """
         try:
-            response = self.transport.request(
-                self._registry,
+            response = self.session.request(
                 "GET",
                 self.location,
-                scopes=self._scopes,
                 expected=(204,),
                 what="check upload progress",
             )
@@ -376,11 +372,9 @@ class BlobUpload:
         measured = hasher.digest()
         if blob.digest is not None:
             hasher.verify(blob.digest, blob.describe())
-        self.transport.request(
-            self._registry,
+        self.session.request(
             "PUT",
             with_query(self.location, digest=str(measured)),
-            scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
             expected=(201, 204),
