@@ -535,6 +535,11 @@ class Proxy:
         }
         # http.client re-chunks a body without Content-Length on its own.
         has_body = "Content-Length" in handler.headers or "Transfer-Encoding" in handler.headers
+        if reset_request == 0:
+            # Dropped before it reaches the registry: forwarding the head alone would let the
+            # registry start (and, depending on timing, half-apply) a request with no body.
+            self._record(handler, 0, None, [], action)
+            raise _ConnectionReset
         # One upstream connection per request: a kept one goes stale when a test restarts
         # the registry, and a streamed body cannot be replayed on a fresh one.
         connection = upstream.connect()
