@@ -20,6 +20,7 @@ from ocipush.oci.digest import CHUNK, Digest, Hasher
 from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.answers import check_blob_head
+from ocipush.registry.limits import MIN_CHUNK_SIZE, UploadLimits, limit_in_message
 from ocipush.registry.retry import RetryPolicy, is_temporary
 from ocipush.registry.run import PushRun, blobs_path, with_query
 from ocipush.registry.transport import Transport
@@ -33,6 +34,12 @@ DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 #: Spec error codes that mean the registry forgot an upload session.
 _SESSION_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
+#: A PATCH is accepted with 202 (the spec) or 201 (ECR, aws/containers-roadmap#2831).
+_PATCH_ACCEPTED = (201, 202, 204)
+#: Answers to a chunk saying it was too big (GHCR: 416 over 4 MiB).
+_CHUNK_TOO_BIG = frozenset({413, 416})
+#: Answers to a chunk saying the registry takes no chunks (Artifact Registry: 400).
+_NO_CHUNKS = frozenset({400, 405, 411, 415, 501})
 
 
 def _upload_range_end(header: str | None) -> int | None:
@@ -108,8 +115,10 @@ class BlobUpload:
         blob: Blob,
         options: UploadOptions,
         policy: BlobPolicy,
+        limits: UploadLimits | None = None,
     ) -> None:
         self.policy = policy
+        self.limits = limits or UploadLimits()
         self.transport = transport
         self.run = run
         self.repository = repository
@@ -156,14 +165,14 @@ class BlobUpload:
             log.info("%s: mounted %s from %s", self.repository.name, digest, blob.mount_source)
             return
         threshold = self.options.chunk_threshold
-        if (
+        chunked = (
             threshold is not None
             and blob.size is not None
             and blob.size > threshold
             and blob.reopenable
-        ):
-            self._send_chunked()
-        else:
+            and self.limits.get(self._registry).chunked
+        )
+        if not (chunked and self._send_chunked()):
             self._send_whole()
         self._commit()
 
@@ -263,7 +272,7 @@ class BlobUpload:
                 scopes=self._scopes,
                 headers=headers,
                 body=self._body(reader),
-                expected=(202, 204),
+                expected=_PATCH_ACCEPTED,
                 what=f"upload {blob.describe()}",
             )
         finally:
@@ -275,8 +284,12 @@ class BlobUpload:
             )
         self.location = self._resolve(self.location, response.headers.get("Location"))
 
-    def _send_chunked(self) -> None:
-        """PATCH fixed-size chunks; after a failed chunk, resume from the registry's offset."""
+    def _send_chunked(self) -> bool:
+        """PATCH fixed-size chunks; after a failed chunk, resume from the registry's offset.
+
+        :return: ``False`` when the registry refused chunks: then a new session waits for
+            the blob in one request.
+        """
         blob, retry = self.blob, self.options.retry
         size = blob.size
         assert size is not None
@@ -284,7 +297,8 @@ class BlobUpload:
         with blob.open() as reader:
             while self.offset < size:
                 offset = self.offset
-                length = min(self.options.chunk_size, size - offset)
+                limits = self.limits.get(self._registry)
+                length = min(limits.chunk_size(self.options.chunk_size), size - offset)
                 checkpoint, sent = self.hasher.checkpoint(), self.counted
                 reader.seek(offset)
                 try:
@@ -299,21 +313,59 @@ class BlobUpload:
                             "Content-Range": f"{offset}-{offset + length - 1}",
                         },
                         body=self._body(reader, limit=length),
-                        expected=(202, 204),
+                        expected=_PATCH_ACCEPTED,
                         what=f"upload chunk {offset}-{offset + length - 1} of {blob.describe()}",
                     )
                 except (RegistryError, TransportError) as error:
-                    failures += 1
-                    if not blob_retryable(error) or failures >= retry.attempts:
-                        raise
                     self.hasher.restore(checkpoint)
                     self.run.tracker.take_back(self.counted - sent)
                     self.counted = sent
+                    lesson = self._learn(error, length)
+                    if lesson == "no chunks":
+                        self._start(mount=False)
+                        self._restart_progress()
+                        return False
+                    if lesson is None:
+                        failures += 1
+                        if not blob_retryable(error) or failures >= retry.attempts:
+                            raise
                     self._resume(reader, error)
-                    self.run.cancelled.wait(retry.delay(failures, error))
+                    if lesson is None:
+                        self.run.cancelled.wait(retry.delay(failures, error))
                     continue
+                # The Range of an accepted chunk is not believed: ECR's stops advancing
+                # (aws/containers-roadmap#2831), so the offset is tracked here.
                 self.location = self._resolve(self.location, response.headers.get("Location"))
                 self.offset = offset + length
+        return True
+
+    def _learn(self, error: BaseException, length: int) -> str | None:
+        """What a refused chunk teaches about the registry: ``"smaller chunks"`` (its new
+        limit recorded), ``"no chunks"`` (recorded), or ``None`` (a plain failure)."""
+        if not isinstance(error, RegistryError):
+            return None
+        registry = self._registry
+        if error.status in _CHUNK_TOO_BIG and length > MIN_CHUNK_SIZE:
+            # GHCR names its limit ("exceeds the maximum permissible limit of 4.00MiB");
+            # without a number, halving converges in a few requests.
+            limit = limit_in_message(str(error)) or length // 2
+            limit = min(limit, length // 2) if limit >= length else limit
+            capped = self.limits.cap_chunks(registry, limit)
+            log.info(
+                "%s refused a %d-byte chunk (%s); sending chunks of at most %s bytes",
+                registry.host,
+                length,
+                error.status,
+                capped.max_chunk,
+            )
+            return "smaller chunks"
+        if error.status in _NO_CHUNKS:
+            self.limits.no_chunks(registry)
+            log.info(
+                "%s refused a chunk (%s); uploading each blob in one request", registry.host, error
+            )
+            return "no chunks"
+        return None
 
     def _resume(self, reader: BinaryIO, error: BaseException) -> None:
         """After a failed chunk: go on from what the registry holds, or start a new session."""

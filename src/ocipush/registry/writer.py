@@ -28,6 +28,7 @@ from ocipush.oci.reference import Reference, Registry, Repository
 from ocipush.registry.attach import update_referrers
 from ocipush.registry.delete import Deleted, delete_reference
 from ocipush.registry.keychain import Keychain
+from ocipush.registry.limits import UploadLimits
 from ocipush.registry.progress import ProgressCallback
 from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.run import PushResult, PushRun, head_manifest_digest, manifests_path
@@ -152,6 +153,8 @@ class Writer:
         self.policy = BlobPolicy(allow_nondistributable_artifacts)
         self.retry = retry or self.transport.retry
         self.upload_options = UploadOptions(chunk_threshold, chunk_size, self.retry)
+        #: What each registry accepts for uploads, learnt from its answers.
+        self.upload_limits = UploadLimits()
         self.progress = progress
         #: The outcome of the last call, for summaries.
         self.last_result = PushResult()
@@ -426,7 +429,13 @@ class Writer:
             push.tracker.add_total(blob.size or 0)
             push.blobs[key] = blob
             upload = BlobUpload(
-                self.transport, push, repository, blob, self.upload_options, self.policy
+                self.transport,
+                push,
+                repository,
+                blob,
+                self.upload_options,
+                self.policy,
+                self.upload_limits,
             )
             future = push.executor.submit(upload)
             push.blob_tasks[key] = future

@@ -1,0 +1,273 @@
+"""Registry personalities: hosted registries' departures from the spec, imitated by the proxy.
+
+Each function installs, on a :class:`support.proxy.Proxy` in front of a real registry (CNCF
+distribution), the rules that make it answer as one hosted registry does; the registry
+behind still stores everything, so a test checks its result there. Only what a real
+distribution cannot be made to say is imitated, and each imitation cites the public report
+it follows. :func:`serve_referrers` adds a referrers API, which distribution lacks.
+
+The hosted registries themselves cannot be reached from tests (loopback only), so these are
+fakes in the sense of the project's standards: they exist for answers a real registry
+cannot produce.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from collections.abc import Callable
+
+from ocipush.oci import media_types as mt
+from support.proxy import FakeRequest, Proxy, Relayed, Respond, Rewrite, Rule
+
+__all__ = [
+    "PERSONALITIES",
+    "ReferrersApi",
+    "docker_hub",
+    "ecr",
+    "gar",
+    "ghcr",
+    "harbor",
+    "serve_referrers",
+]
+
+MIB = 1024 * 1024
+_UPLOAD = r"/blobs/uploads/"
+
+
+def _errors(code: str, message: str) -> bytes:
+    return json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+
+
+def _json_error(status: int, code: str, message: str, **headers: str) -> Respond:
+    return Respond(status, {"Content-Type": "application/json", **headers}, _errors(code, message))
+
+
+def _length(headers: http.client.HTTPMessage) -> int:
+    value = headers.get("Content-Length") or "0"
+    return int(value) if value.isdigit() else 0
+
+
+def _chunk_over(limit: int) -> Callable[[http.client.HTTPMessage], bool]:
+    """A PATCH that names its place with ``Content-Range`` (a chunk) and is over ``limit``."""
+    return lambda headers: "Content-Range" in headers and _length(headers) > limit
+
+
+# -- GitHub Container Registry ------------------------------------------------------------------
+
+
+def ghcr(proxy: Proxy) -> Proxy:
+    """ghcr.io: chunks over 4 MiB refused with 416; cancelling an upload answered 405."""
+    # oras-project/rust-oci-client#35 (and wasmCloud/wash-archive#268): a chunked PATCH over
+    # 4 MiB gets exactly this answer; a monolithic PATCH of any size is accepted.
+    proxy.add_rule(
+        Rule(
+            _json_error(
+                416,
+                "REQUESTED_RANGE_NOT_SATISFIABLE",
+                "the request body is too large and exceeds the maximum permissible limit of "
+                "4.00MiB",
+            ),
+            method="PATCH",
+            path=_UPLOAD,
+            when=_chunk_over(4 * MIB),
+            times=None,
+        )
+    )
+    # radius-project/radius#12623: DELETE of an upload session is not allowed.
+    proxy.add_rule(
+        Rule(
+            _json_error(405, "UNSUPPORTED", "The operation is unsupported."),
+            method="DELETE",
+            path=_UPLOAD,
+            times=None,
+        )
+    )
+    return proxy
+
+
+# -- Amazon ECR ---------------------------------------------------------------------------------
+
+
+def _session(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def ecr(proxy: Proxy) -> Proxy:
+    """ECR: PATCH answered 201 with a Range stuck at the first chunk's end."""
+    first_range: dict[str, str | None] = {}
+
+    # aws/containers-roadmap#2831: an accepted intermediate PATCH is answered 201 (not 202),
+    # and its Range does not advance past the first chunk's end (regclient scheme/reg/blob.go
+    # tracks the offset itself for this reason).
+    def patch(request: FakeRequest, answer: Relayed) -> None:
+        if answer.status == 202:
+            answer.status = 201
+        answer.set_header(
+            "Range", first_range.setdefault(_session(request.path), answer.header("Range"))
+        )
+
+    proxy.add_rule(Rule(Rewrite(patch), method="PATCH", path=_UPLOAD, times=None))
+    return proxy
+
+
+# -- Google Artifact Registry -------------------------------------------------------------------
+
+
+def gar(proxy: Proxy) -> Proxy:
+    """Artifact Registry: no chunked uploads; a 401 carries no challenge except on ``/v2/``."""
+    # dotnet/sdk-container-builds#287 and kitops-ml/kitops#777 quote the documentation: "Artifact
+    # Registry does not support Docker chunked uploads ... You must use monolithic uploads".
+    proxy.add_rule(
+        Rule(
+            _json_error(400, "UNSUPPORTED", "chunked uploads are not supported"),
+            method="PATCH",
+            path=_UPLOAD,
+            when=lambda headers: "Content-Range" in headers,
+            times=None,
+        )
+    )
+
+    # containers/image docker_client.go and containerd remotes/docker/authorizer.go keep the
+    # /v2/ challenge because GCR/GAR send 401s without WWW-Authenticate elsewhere.
+    def drop_challenge(request: FakeRequest, answer: Relayed) -> None:
+        if answer.status == 401 and _session(request.path) != "/v2/":
+            answer.set_header("WWW-Authenticate", None)
+
+    proxy.add_rule(Rule(Rewrite(drop_challenge), times=None))
+    return proxy
+
+
+# -- Docker Hub ---------------------------------------------------------------------------------
+
+
+def docker_hub(proxy: Proxy, *, limit: int = 100, remaining: int = 99) -> Proxy:
+    """Docker Hub: rate-limit headers on manifest GET/HEAD; foreign mounts refused with 401."""
+    # google/go-containerregistry#1404, #1741: a mount whose `from` the token does not cover
+    # (or that does not exist) is answered 401 UNAUTHORIZED.
+    proxy.add_rule(
+        Rule(
+            _json_error(401, "UNAUTHORIZED", "authentication required"),
+            method="POST",
+            path=r"/blobs/uploads/\?.*mount=.*from=",
+            times=None,
+        )
+    )
+
+    # Docker Hub usage docs ("pulls"), docker/hub-feedback#1907: the headers come with every
+    # manifest GET and HEAD; only a GET counts as a pull.
+    def rate_headers(request: FakeRequest, answer: Relayed) -> None:
+        answer.set_header("ratelimit-limit", f"{limit};w=21600")
+        answer.set_header("ratelimit-remaining", f"{remaining};w=21600")
+        answer.set_header("docker-ratelimit-source", "127.0.0.1")
+
+    proxy.add_rule(Rule(Rewrite(rate_headers), path=r"/manifests/", times=None))
+    return proxy
+
+
+# -- Harbor -------------------------------------------------------------------------------------
+
+
+def harbor(proxy: Proxy, *, challenge: str = "") -> Proxy:
+    """Harbor: a blob HEAD in a missing repository and a mount from one answered 401."""
+
+    # goharbor/harbor#22363, google/go-containerregistry#1609: HEAD of a blob in a repository
+    # that does not exist yet is 401 even with a fresh push token (distribution says 404).
+    def missing_is_unauthorized(request: FakeRequest, answer: Relayed) -> None:
+        if answer.status == 404:
+            answer.status = 401
+            if challenge:
+                answer.set_header("WWW-Authenticate", challenge)
+
+    proxy.add_rule(
+        Rule(Rewrite(missing_is_unauthorized), method="HEAD", path=r"/blobs/sha256:", times=None)
+    )
+    # goharbor/harbor#17097, google/go-containerregistry#1393: a mount from a project that
+    # does not exist: 401 "project X not found".
+    proxy.add_rule(
+        Rule(
+            _json_error(401, "UNAUTHORIZED", "project missing not found"),
+            method="POST",
+            path=r"/blobs/uploads/\?.*mount=.*from=missing",
+            times=None,
+        )
+    )
+    return proxy
+
+
+# -- the referrers API --------------------------------------------------------------------------
+
+
+class ReferrersApi:
+    """A referrers API in front of distribution (which has none, registry-facts.md).
+
+    Records the subject of every manifest PUT the registry accepted, answers
+    ``GET /v2/<name>/referrers/<digest>`` with an OCI index of them, and sends
+    ``OCI-Subject`` on those PUTs, as the OCI distribution spec 1.1 ("Listing Referrers",
+    "Pushing Manifests with Subject") has registries do; ECR, ACR, Harbor 2.8+ and Zot
+    serve it (soci-snapshotter docs/registry.md).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.referrers: dict[tuple[str, str], list[dict[str, object]]] = {}
+
+    def record(self, request: FakeRequest, answer: Relayed) -> None:
+        if answer.status != 201:
+            return
+        try:
+            document = json.loads(request.body)
+        except ValueError:
+            return
+        subject = document.get("subject") if isinstance(document, dict) else None
+        if not isinstance(subject, dict):
+            return
+        name = re.match(r"/v2/(.+)/manifests/", request.path)
+        digest = answer.header("Docker-Content-Digest")
+        if name is None or digest is None:
+            return
+        entry: dict[str, object] = {
+            "mediaType": document.get("mediaType", mt.OCI_MANIFEST),
+            "digest": digest,
+            "size": len(request.body),
+        }
+        artifact_type = document.get("artifactType") or document.get("config", {}).get("mediaType")
+        if artifact_type:
+            entry["artifactType"] = artifact_type
+        if document.get("annotations"):
+            entry["annotations"] = document["annotations"]
+        with self._lock:
+            listed = self.referrers.setdefault((name[1], subject["digest"]), [])
+            if all(existing["digest"] != digest for existing in listed):
+                listed.append(entry)
+        answer.set_header("OCI-Subject", subject["digest"])
+
+    def answer(self, request: FakeRequest) -> Respond:
+        match = re.fullmatch(r"/v2/(.+)/referrers/([^/?]+)(\?.*)?", request.path)
+        assert match is not None
+        with self._lock:
+            listed = list(self.referrers.get((match[1], match[2]), []))
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": listed}
+        return Respond(200, {"Content-Type": mt.OCI_INDEX}, json.dumps(index).encode())
+
+
+def serve_referrers(proxy: Proxy) -> ReferrersApi:
+    api = ReferrersApi()
+    proxy.add_rule(
+        Rule(Rewrite(api.record, keep_body=True), method="PUT", path=r"/manifests/", times=None)
+    )
+    proxy.route("GET", r"/v2/.+/referrers/[^/?]+(\?.*)?", api.answer)
+    return api
+
+
+#: Every personality by name, for tests that push the same thing through each.
+PERSONALITIES: dict[str, Callable[[Proxy], object]] = {
+    "docker-hub": docker_hub,
+    "ghcr": ghcr,
+    "ecr": ecr,
+    "gar": gar,
+    "harbor": harbor,
+    "referrers": serve_referrers,
+}
