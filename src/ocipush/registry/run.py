@@ -107,6 +107,8 @@ class PushRun:
         #: Set once the first tag is being put: from then on a tag may have moved.
         self.tagging = False
         self.scopes: dict[Registry, list[str]] = {}
+        #: Repositories a mount from was refused: later blobs upload without trying.
+        self.refused_mounts: set[Repository] = set()
         self.executor = ThreadPoolExecutor(jobs, thread_name_prefix="ocipush")
 
     def run_all(self, futures: Sequence[Future[Any]]) -> None:

@@ -303,6 +303,7 @@ class Transport:
         repository: Repository | None = None,
         api: bool = True,
         idempotent: bool | None = None,
+        reauthenticate: bool = True,
     ) -> BaseHTTPResponse:
         """Send a request to ``registry`` and return the response if its status is expected.
 
@@ -319,6 +320,10 @@ class Transport:
         :param idempotent: whether sending the request twice does no harm, so the retry
             layer may repeat it (by default: ``GET`` and ``HEAD``). Callers say so for a
             manifest PUT by digest and a blob commit PUT. Only a bytes body can be repeated.
+        :param reauthenticate: after a 401, ask the token server again (for the scopes the
+            challenge names) and repeat. Off for a request whose refusal has a fallback, such
+            as a mount: its source's scope was asked for once, and asking again is not
+            granted either (Docker Hub, google/go-containerregistry#1404).
         :raises RegistryError: for an unexpected status, with the registry's error codes.
         :raises TransportError: when the connection fails or times out.
         """
@@ -347,7 +352,7 @@ class Transport:
                 raise TransportError(
                     f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
                 ) from None
-            if response.status == 401 and attempt == 0:
+            if response.status == 401 and attempt == 0 and reauthenticate:
                 widened = _reauthenticate(auth, response, scopes) if replayable else None
                 if widened is not None:
                     response.drain_conn()

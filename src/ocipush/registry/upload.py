@@ -201,21 +201,31 @@ class BlobUpload:
         blob, repository = self.blob, self.repository
         path = blobs_path(repository, "uploads/")
         source = self.policy.mount_source(blob, repository) if mount else None
-        if source is not None:
+        if source is not None and source not in self.run.refused_mounts:
+            # `from` always goes with `mount`: Quay refused a mount without it (quay/quay#899).
             mount_path = with_query(path, mount=str(blob.digest), **{"from": source.path})
             try:
                 status = self._post(
-                    mount_path, (201, 202), f"mount {blob.digest} from {source.path}"
+                    mount_path,
+                    (201, 202),
+                    f"mount {blob.digest} from {source.path}",
+                    reauthenticate=False,
                 )
             except (RegistryError, AuthError) as refused:
-                # Registries refuse mounts in many ways (401, 400, 404): upload instead.
+                # Registries refuse mounts in many ways (Docker Hub 401 or 400, Harbor 401,
+                # 404): upload instead, and do not ask again for this source.
+                with self.run.lock:
+                    self.run.refused_mounts.add(source)
                 log.info("mount refused (%s); uploading instead", refused)
             else:
+                # 202: no mount (ECR without mounting enabled) but an upload session.
                 return status == 201
         self._post(path, (202,), f"start upload of {blob.describe()}")
         return False
 
-    def _post(self, path: str, expected: tuple[int, ...], what: str) -> int:
+    def _post(
+        self, path: str, expected: tuple[int, ...], what: str, *, reauthenticate: bool = True
+    ) -> int:
         """POST to ``path`` (an empty body); a 202 starts a session at its ``Location``."""
         response = self.transport.request(
             self._registry,
@@ -226,6 +236,7 @@ class BlobUpload:
             body=b"",
             expected=expected,
             what=what,
+            reauthenticate=reauthenticate,
         )
         if response.status == 202:
             self.location = self._resolve(path, response.headers.get("Location"))
