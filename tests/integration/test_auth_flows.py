@@ -172,16 +172,11 @@ def test_a_challenge_with_new_scopes_gets_one_new_token(token_registry_factory, 
     other = f"{repo_name}-other"
     _writer(_alice(registry.host)).write(_ref(registry.host, other), make_image({"o": b"o"}))
     transport = Transport(keychain=_alice(registry.host), proxies={})
-    reg = Registry.parse(registry.host)
     mine = [f"repository:{repo_name}:pull"]
+    session = transport.session(parse_reference(f"{registry.host}/{repo_name}").repository)
 
-    response = transport.request(
-        reg,
-        "GET",
-        f"/v2/{other}/tags/list",
-        scopes=mine,
-        repository=parse_reference(f"{registry.host}/{repo_name}").repository,
-    )
+    # A path of another repository than the session's: the registry's challenge names it.
+    response = session.request("GET", f"/v2/{other}/tags/list")
 
     assert json.loads(response.data)["tags"] == ["v1"]
     assert [r.scopes for r in tokens.requests[-2:]] == [

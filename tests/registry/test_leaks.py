@@ -12,7 +12,7 @@ from urllib3.exceptions import SSLError
 
 from ocipush.cli import main
 from ocipush.errors import AuthError, OcipushError
-from ocipush.oci.reference import Registry, parse_reference
+from ocipush.oci.reference import Registry, Repository, parse_reference
 from ocipush.registry.auth import Token
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
@@ -39,8 +39,7 @@ def _writer(keychain, **options) -> Writer:
 
 
 def _all_secrets(writer: Writer, host: str, repo: str) -> list[str]:
-    registry = Registry.parse(host)
-    auth = writer.transport.auth(registry, parse_reference(f"{host}/{repo}").repository)
+    auth = writer.transport.session(parse_reference(f"{host}/{repo}").repository).auth
     return [s for s in auth.secrets() if s]
 
 
@@ -143,14 +142,9 @@ def test_a_redirect_to_another_host_gets_no_authorization(
     )
     keychain = StaticKeychain({front.host: Credentials(HTPASSWD_USER, HTPASSWD_PASSWORD, "t")})
     transport = Transport(keychain=keychain, proxies={})
-    registry = Registry.parse(front.host)
+    session = transport.session(Repository(Registry.parse(front.host), repo_name))
 
-    with transport.fetch(
-        registry,
-        f"/v2/{repo_name}/blobs/sha256:{'0' * 64}",
-        scopes=[f"repository:{repo_name}:pull"],
-        what="fetch",
-    ) as stream:
+    with session.fetch(session.blobs(f"sha256:{'0' * 64}"), what="fetch") as stream:
         assert stream.read() == b"blob bytes"
 
     assert [e.path for e in storage.exchanges] == ["/blob?X-Amz-Signature=sig"]
@@ -194,9 +188,7 @@ HOST = "registry.example.test:5000"
 
 
 def _request(transport: Transport) -> None:
-    transport.request(
-        Registry.parse(HOST), "GET", "/v2/app/tags/list", scopes=["repository:app:pull"]
-    )
+    transport.session(Repository(Registry.parse(HOST), "app")).request("GET", "/v2/app/tags/list")
 
 
 @pytest.mark.parametrize(

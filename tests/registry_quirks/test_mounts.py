@@ -47,6 +47,7 @@ def test_a_mount_refused_for_its_source_uploads_without_asking_for_that_scope_ag
     # Distribution accepts a manifest only once every blob it names is in the repository.
     raw = skopeo_inspect_raw(f"{registry.host}/{target}:v1", creds=OWNER)
     assert raw == manifest_of(image).raw
-    assert pusher.last_result.uploaded and not pusher.last_result.mounted
+    assert pusher.last_result.uploaded
+    assert not pusher.last_result.mounted
     # One exchange for the push; a refused mount does not send it back to the token server.
     assert len([r for r in tokens.requests[before:] if r.username == USER[0]]) == 1

@@ -1,7 +1,9 @@
-"""The auth layer and the request API: credentials per repository, 401 flows, error bodies.
+"""The registry client and its auth layer: sessions, credentials, 401 flows, error bodies.
 
-Everything above this module speaks in registry paths and status codes. Below it, the retry
-layer (:mod:`ocipush.registry.retry`) repeats idempotent requests and the connection layer
+:meth:`Transport.session` gives a :class:`~ocipush.registry.session.Session` for one
+repository, its credentials and token scopes resolved once; every request of the session
+goes through :meth:`Transport.send`, the auth layer. Below it, the retry layer
+(:mod:`ocipush.registry.retry`) repeats idempotent requests and the connection layer
 (:mod:`ocipush.registry.connection`) owns pools, proxies, TLS, timeouts and the ping.
 """
 
@@ -39,6 +41,7 @@ from ocipush.registry.connection import (
 )
 from ocipush.registry.keychain import ANONYMOUS, Credentials, Keychain
 from ocipush.registry.retry import RetryPolicy, parse_retry_after
+from ocipush.registry.session import PULL, Access, Session
 from ocipush.registry.tls import TlsConfig
 
 if TYPE_CHECKING:
@@ -57,59 +60,17 @@ class _StaleTokenError(TransportError):
     """The registry rejected a token mid-request; a new one was fetched, so retry."""
 
 
-_REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
-
-
-def _scope_repository(registry: Registry, scope: str) -> Repository | None:
-    kind, _, rest = scope.partition(":")
-    # The name may contain host:port, so the actions are what follows the last colon.
-    name = rest.rpartition(":")[0]
-    return Repository(registry, name) if kind == "repository" and name else None
-
-
-def _request_repository(registry: Registry, url: str, scopes: Sequence[str]) -> Repository | None:
-    """The repository a request is about: from its path, else the push scope."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.netloc.lower() == registry.host and (match := _REPOSITORY_PATH.match(parts.path)):
-        return Repository(registry, match["name"])
-    pushing = [s for s in scopes if "push" in s.rpartition(":")[2].split(",")]
-    for scope in [*pushing, *scopes]:
-        if (repository := _scope_repository(registry, scope)) is not None:
-            return repository
-    return None
-
-
 def _body_excerpt(body: bytes) -> str:
     text = body[:200].decode("utf-8", "replace").strip()
     return re.sub(r"\s+", " ", text)
 
 
-class _ResponseReader:
-    """A streamed response body as a file object that returns its connection on close."""
-
-    def __init__(self, response: BaseHTTPResponse) -> None:
-        self._response = response
-
-    def read(self, size: int = -1) -> bytes:
-        return self._response.read(None if size < 0 else size)
-
-    def close(self) -> None:
-        self._response.drain_conn()
-        self._response.release_conn()
-
-    def __enter__(self) -> _ResponseReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class Transport:
-    """Sends requests to registries, with a connection pool per host.
+    """The registry client: hands out per-repository sessions and is their auth layer.
 
-    Credentials are resolved per repository (so ``host/path`` entries of a docker config
-    apply) and authentication state is kept per registry and credentials: every repository
-    using the same credentials shares tokens.
+    :meth:`session` resolves a repository's credentials once (so ``host/path`` entries of
+    a docker config apply); authentication state is kept per registry and credentials, so
+    every session using the same credentials shares tokens.
 
     :param keychain: where credentials come from; anonymous when ``None``.
     :param insecure: registry hosts that may be reached over plain http (loopback always may).
@@ -204,18 +165,27 @@ class Transport:
                 )
             return found
 
-    def prepare(self, registry: Registry, scopes: Sequence[str]) -> None:
-        """Fetch the tokens a push needing ``scopes`` will use, before any body is streamed.
+    def session(
+        self, repository: Repository, actions: str = PULL, *, also: Iterable[Access] = ()
+    ) -> Session:
+        """A session for requests to ``repository`` needing ``actions`` (``pull`` or
+        ``pull,push``): its credentials and token scopes, resolved once.
 
-        Target repositories whose credentials differ each get a token for their own scopes.
+        :param also: more access its tokens should carry, so that one token serves a whole
+            push (the run's other target repositories, pull on mount sources). Only the
+            repositories whose credentials are this one's are kept: a token is granted to
+            one set of credentials.
         """
-        pushing = [s for s in scopes if "push" in s.rpartition(":")[2].split(",")]
-        done: set[Credentials] = set()
-        for scope in pushing or scopes or [""]:
-            auth = self.auth(registry, _scope_repository(registry, scope))
-            if auth.credentials not in done:
-                done.add(auth.credentials)
-                auth.header(self._scopes_for(registry, auth.credentials, scopes))
+        registry = repository.registry
+        auth = self.auth(registry, repository)
+        scopes = [repository.scope(actions)]
+        for access in also:
+            other = access.repository
+            if other.registry != registry or access.scope in scopes:
+                continue
+            if other == repository or self.credentials(registry, other) == auth.credentials:
+                scopes.append(access.scope)
+        return Session(self, repository, auth, tuple(scopes))
 
     def verify_credentials(self, registry: Registry) -> Credentials:
         """Check that the keychain's credentials for ``registry`` are accepted (for ``login``).
@@ -226,22 +196,8 @@ class Transport:
         if auth.realm is not None:
             auth.verify()
         elif auth.challenge is not None:
-            self.request(registry, "GET", "/v2/", scopes=[], what="log in")
+            self.send(registry, auth, (), "GET", "/v2/", what="log in")
         return auth.credentials
-
-    def _scopes_for(
-        self, registry: Registry, credentials: Credentials, scopes: Sequence[str]
-    ) -> list[str]:
-        """The scopes whose repositories use ``credentials`` (all of them, usually)."""
-        if self._keychain is None or len(scopes) <= 1:
-            return list(scopes)
-        kept = [
-            scope
-            for scope in scopes
-            if (repository := _scope_repository(registry, scope)) is None
-            or self._keychain.resolve(registry, repository) == credentials
-        ]
-        return kept or list(scopes)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -288,33 +244,33 @@ class Transport:
             response.status, {k.lower(): v for k, v in response.headers.items()}, response.data
         )
 
-    def request(
+    def send(
         self,
         registry: Registry,
+        auth: RegistryAuth,
+        scopes: Sequence[str],
         method: str,
         url: str,
         *,
-        scopes: Sequence[str],
         headers: Mapping[str, str] | None = None,
         body: bytes | Iterable[bytes] | BinaryIO | None = None,
         expected: Collection[int] = (200,),
         stream: bool = False,
         what: str = "",
-        repository: Repository | None = None,
         api: bool = True,
         idempotent: bool | None = None,
         reauthenticate: bool = True,
     ) -> BaseHTTPResponse:
-        """Send a request to ``registry`` and return the response if its status is expected.
+        """The auth layer: send a request with ``auth``'s credentials for ``scopes``, handle
+        a 401, and return the response if its status is expected. Callers go through a
+        :class:`~ocipush.registry.session.Session`, which holds ``auth`` and ``scopes``.
 
         :param url: a path starting with ``/v2/``, or an absolute URL (an upload
             ``Location``), which gets credentials only when it is on the registry's host.
         :param body: bytes, or an iterable/reader sent as is (then the request cannot be
-            repeated after a 401, so callers fetch tokens first by asking for ``scopes``).
+            repeated after a 401, so callers fetch tokens first: ``Session.prepare``).
         :param stream: leave the body unread, for the caller to stream.
         :param what: the operation, for error messages ("upload blob sha256:...").
-        :param repository: whose credentials to use; by default the repository in the URL's
-            path, else the one the push scope names.
         :param api: the answer must be the registry API, so an HTML page is an error even
             with an expected status (off for probes that may land on a web page).
         :param idempotent: whether sending the request twice does no harm, so the retry
@@ -332,8 +288,6 @@ class Transport:
         replayable = body is None or isinstance(body, bytes)
         if idempotent is None:
             idempotent = method in ("GET", "HEAD")
-        auth = self.auth(registry, repository or _request_repository(registry, full_url, scopes))
-        scopes = self._scopes_for(registry, auth.credentials, scopes)
         for attempt in range(2):
             send = functools.partial(
                 self._send, registry, method, full_url, auth, scopes, headers or {}, body
@@ -435,13 +389,6 @@ class Transport:
             f"{parts.netloc}: anyone on the network could read them; use https, or if the "
             f"network is trusted allow it with --allow-credentials-over-http {registry.host}"
         )
-
-    def fetch(self, registry: Registry, path: str, *, scopes: Sequence[str], what: str) -> BinaryIO:
-        """Stream a GET (a blob), following redirects to storage without credentials."""
-        response = self.request(
-            registry, "GET", path, scopes=scopes, stream=True, what=what, expected=(200,)
-        )
-        return _ResponseReader(response)  # type: ignore[return-value]
 
 
 def _token_went_stale(

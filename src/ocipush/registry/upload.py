@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -18,12 +18,11 @@ from ocipush.errors import AuthError, BlobError, PushInterruptedError, RegistryE
 from ocipush.oci.blobs import Blob, StreamBlob
 from ocipush.oci.digest import CHUNK, Digest, Hasher
 from ocipush.oci.policy import BlobPolicy
-from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.answers import check_blob_head
 from ocipush.registry.limits import MIN_CHUNK_SIZE, UploadLimits, limit_in_message
 from ocipush.registry.retry import RetryPolicy, is_temporary
-from ocipush.registry.run import PushRun, blobs_path, with_query
-from ocipush.registry.transport import Transport
+from ocipush.registry.run import PushRun
+from ocipush.registry.session import Session, with_query
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_CHUNK_THRESHOLD", "BlobUpload", "UploadOptions"]
 
@@ -74,20 +73,12 @@ class UploadOptions:
     retry: RetryPolicy = RetryPolicy()
 
 
-def blob_exists(
-    transport: Transport,
-    repository: Repository,
-    digest: Digest,
-    size: int | None,
-    scopes: Sequence[str],
-) -> bool:
+def blob_exists(session: Session, digest: Digest, size: int | None) -> bool:
     """HEAD the blob; a ``200`` must describe it (size, digest), a 403 or 404 means absent."""
-    path = blobs_path(repository, str(digest))
-    response = transport.request(
-        repository.registry,
+    path = session.blobs(str(digest))
+    response = session.request(
         "HEAD",
         path,
-        scopes=scopes,
         expected=(200, 403, 404),
         what=f"check blob {digest}",
     )
@@ -109,9 +100,8 @@ class BlobUpload:
 
     def __init__(
         self,
-        transport: Transport,
+        session: Session,
         run: PushRun,
-        repository: Repository,
         blob: Blob,
         options: UploadOptions,
         policy: BlobPolicy,
@@ -119,23 +109,15 @@ class BlobUpload:
     ) -> None:
         self.policy = policy
         self.limits = limits or UploadLimits()
-        self.transport = transport
+        self.session = session
         self.run = run
-        self.repository = repository
+        self.repository = session.repository
         self.blob = blob
         self.options = options
         self.location = ""
         self.hasher = Hasher(blob.digest.algorithm if blob.digest else "sha256")
         self.offset = 0
         self.counted = 0
-
-    @property
-    def _registry(self) -> Registry:
-        return self.repository.registry
-
-    @property
-    def _scopes(self) -> list[str]:
-        return self.run.scopes[self._registry]
 
     def __call__(self) -> None:
         """Upload the blob, trying the whole upload again after a temporary failure."""
@@ -153,9 +135,7 @@ class BlobUpload:
         run, blob, digest = self.run, self.blob, self.blob.digest
         self._restart_progress()
         run.check_cancelled()
-        if digest is not None and blob_exists(
-            self.transport, self.repository, digest, blob.size, self._scopes
-        ):
+        if digest is not None and blob_exists(self.session, digest, blob.size):
             self._settled(run.result.existing)
             log.info("%s: %s already present", self.repository.name, digest)
             return
@@ -170,7 +150,7 @@ class BlobUpload:
             and blob.size is not None
             and blob.size > threshold
             and blob.reopenable
-            and self.limits.get(self._registry).chunked
+            and self.limits.get(self.session.registry).chunked
         )
         if not (chunked and self._send_chunked()):
             self._send_whole()
@@ -199,7 +179,7 @@ class BlobUpload:
         Sets :attr:`location`; returns whether the blob was mounted instead.
         """
         blob, repository = self.blob, self.repository
-        path = blobs_path(repository, "uploads/")
+        path = self.session.blobs("uploads/")
         source = self.policy.mount_source(blob, repository) if mount else None
         if source is not None and source not in self.run.refused_mounts:
             # `from` always goes with `mount`: Quay refused a mount without it (quay/quay#899).
@@ -227,11 +207,9 @@ class BlobUpload:
         self, path: str, expected: tuple[int, ...], what: str, *, reauthenticate: bool = True
     ) -> int:
         """POST to ``path`` (an empty body); a 202 starts a session at its ``Location``."""
-        response = self.transport.request(
-            self._registry,
+        response = self.session.request(
             "POST",
             path,
-            scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
             expected=expected,
@@ -251,8 +229,7 @@ class BlobUpload:
                 status=202,
                 context="the registry started an upload but sent no Location header",
             )
-        base = urllib.parse.urljoin(self.transport.base_url(self._registry) + "/", request_url)
-        return urllib.parse.urljoin(base, location)
+        return urllib.parse.urljoin(self.session.absolute(request_url), location)
 
     def _body(self, reader: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
         """Stream ``reader`` (at most ``limit`` bytes), hashing and counting as it goes."""
@@ -276,11 +253,9 @@ class BlobUpload:
             headers["Content-Length"] = str(blob.size)
         reader = blob.open()
         try:
-            response = self.transport.request(
-                self._registry,
+            response = self.session.request(
                 "PATCH",
                 self.location,
-                scopes=self._scopes,
                 headers=headers,
                 body=self._body(reader),
                 expected=_PATCH_ACCEPTED,
@@ -308,16 +283,14 @@ class BlobUpload:
         with blob.open() as reader:
             while self.offset < size:
                 offset = self.offset
-                limits = self.limits.get(self._registry)
+                limits = self.limits.get(self.session.registry)
                 length = min(limits.chunk_size(self.options.chunk_size), size - offset)
                 checkpoint, sent = self.hasher.checkpoint(), self.counted
                 reader.seek(offset)
                 try:
-                    response = self.transport.request(
-                        self._registry,
+                    response = self.session.request(
                         "PATCH",
                         self.location,
-                        scopes=self._scopes,
                         headers={
                             "Content-Type": "application/octet-stream",
                             "Content-Length": str(length),
@@ -355,7 +328,7 @@ class BlobUpload:
         limit recorded), ``"no chunks"`` (recorded), or ``None`` (a plain failure)."""
         if not isinstance(error, RegistryError):
             return None
-        registry = self._registry
+        registry = self.session.registry
         if error.status in _CHUNK_TOO_BIG and length > MIN_CHUNK_SIZE:
             # GHCR names its limit ("exceeds the maximum permissible limit of 4.00MiB");
             # without a number, halving converges in a few requests.
@@ -413,11 +386,9 @@ class BlobUpload:
         :return: where to go on from, or ``None`` when the session no longer exists.
         """
         try:
-            response = self.transport.request(
-                self._registry,
+            response = self.session.request(
                 "GET",
                 self.location,
-                scopes=self._scopes,
                 expected=(204,),
                 what="check upload progress",
             )
@@ -439,11 +410,9 @@ class BlobUpload:
         measured = hasher.digest()
         if blob.digest is not None:
             hasher.verify(blob.digest, blob.describe())
-        self.transport.request(
-            self._registry,
+        self.session.request(
             "PUT",
             with_query(self.location, digest=str(measured)),
-            scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
             expected=(201, 204),

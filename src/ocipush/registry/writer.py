@@ -31,7 +31,8 @@ from ocipush.registry.keychain import Keychain
 from ocipush.registry.limits import UploadLimits
 from ocipush.registry.progress import ProgressCallback
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.run import PushResult, PushRun, head_manifest_digest, manifests_path
+from ocipush.registry.run import PushResult, PushRun, head_manifest_digest
+from ocipush.registry.session import PULL, PUSH, Access
 from ocipush.registry.transport import Timeouts, Transport
 from ocipush.registry.upload import (
     DEFAULT_CHUNK_SIZE,
@@ -41,7 +42,7 @@ from ocipush.registry.upload import (
     blob_exists,
 )
 
-__all__ = ["Deleted", "PushResult", "Writer", "token_scopes"]
+__all__ = ["Deleted", "PushResult", "Writer", "token_access", "token_scopes"]
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +51,34 @@ def _names(refs: Sequence[Reference]) -> str:
     return ", ".join(str(ref) for ref in refs)
 
 
-def token_scopes(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[str]]:
+def token_access(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[Access]]:
     """Per registry: push+pull on each target repository first, then pull on mount sources.
 
     Some registries read only the first scope, so the push scopes lead.
 
     :param blobs: the blobs going to each target repository.
     """
-    scopes_by_registry: dict[Registry, list[str]] = {}
+    by_registry: dict[Registry, list[Access]] = {}
     for repository, repo_blobs in blobs.items():
-        scopes = scopes_by_registry.setdefault(repository.registry, [])
-        push_scope = repository.scope("pull,push")
-        if push_scope not in scopes:
-            scopes.insert(sum(s.endswith(":pull,push") for s in scopes), push_scope)
+        accesses = by_registry.setdefault(repository.registry, [])
+        push = Access(repository, PUSH)
+        if push not in accesses:
+            accesses.insert(sum(a.actions == PUSH for a in accesses), push)
         for blob in repo_blobs:
             source = blob.mount_source
             if source and source.registry == repository.registry and source != repository:
-                pull = source.scope("pull")
-                if pull not in scopes:
-                    scopes.append(pull)
-    return scopes_by_registry
+                pull = Access(source, PULL)
+                if pull not in accesses:
+                    accesses.append(pull)
+    return by_registry
+
+
+def token_scopes(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[str]]:
+    """:func:`token_access` as the scope strings a token request names, for plans."""
+    return {
+        registry: [access.scope for access in accesses]
+        for registry, accesses in token_access(blobs).items()
+    }
 
 
 @dataclass
@@ -204,7 +213,7 @@ class Writer:
         push = PushRun(jobs=self.jobs, progress=self.progress)
         self.last_result = push.result
         try:
-            self._prepare_scopes(push, {repository: [blob]})
+            self._open_sessions(push, {repository: [blob]})
             push.run_all([self._submit_blob(push, repository, blob)])
             return blob.descriptor()
         finally:
@@ -222,7 +231,7 @@ class Writer:
         push = PushRun(jobs=self.jobs, progress=self.progress)
         self.last_result = push.result
         try:
-            self._prepare_scopes(push, {ref.repository: []})
+            self._open_sessions(push, {ref.repository: []})
             return self._put_manifest(push, ref.repository, ref.identifier, document)
         finally:
             push.close()
@@ -232,7 +241,7 @@ class Writer:
 
         :param size: the blob's size, which the registry's answer must match.
         """
-        return blob_exists(self.transport, repository, digest, size, [repository.scope("pull")])
+        return blob_exists(self.transport.session(repository), digest, size)
 
     def delete(self, ref: Reference, *, force: bool = False) -> Deleted:
         """Delete what ``ref`` names: only the tag where the registry can, else the manifest
@@ -247,10 +256,11 @@ class Writer:
         blobs_by_repo: dict[Repository, list[Blob]] = {}
         for items in stages:
             for ref, item in items.items():
+                blobs_by_repo.setdefault(ref.repository, [])
                 for node in _tree_nodes(ref.repository, item):
                     if isinstance(node.item, Image):
                         blobs_by_repo.setdefault(node.repository, []).extend(node.item.layers)
-        self._prepare_scopes(push, blobs_by_repo)
+        self._open_sessions(push, blobs_by_repo)
         tags = [ref for items in stages for ref in items if ref.digest is None and ref.tag]
         in_place = self._tags_in_place(push, stages)
         try:
@@ -311,8 +321,7 @@ class Writer:
 
         def check(ref: Reference, item: Taggable) -> None:
             assert ref.tag is not None
-            scopes = push.scopes[ref.registry]
-            current = head_manifest_digest(self.transport, ref.repository, ref.tag, scopes)
+            current = head_manifest_digest(push.sessions[ref.repository], ref.tag)
             if current == manifest_of(item).digest:
                 with push.lock:
                     in_place.add(ref)
@@ -376,12 +385,17 @@ class Writer:
                 self._put_manifest(push, ref.repository, str(document.digest), document)
                 put_by_digest.add((ref.repository, document.digest))
 
-    def _prepare_scopes(self, push: PushRun, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
-        """Compute the token scopes and fetch the tokens once, before any body is streamed."""
-        push.scopes = token_scopes(blobs)
-        for registry, scopes in push.scopes.items():
-            # The ping and the token requests are repeated by the transport's retry layer.
-            self.transport.prepare(registry, scopes)
+    def _open_sessions(self, push: PushRun, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
+        """Open a session per target repository and fetch its token, before any body is
+        streamed. Each session's token also carries the rest of the registry's scopes, so
+        the sessions sharing credentials share one token."""
+        for accesses in token_access(blobs).values():
+            for access in accesses:
+                if access.actions == PUSH:
+                    session = self.transport.session(access.repository, PUSH, also=accesses)
+                    push.sessions[access.repository] = session
+                    # The ping and the token requests are repeated by the retry layer.
+                    session.prepare()
 
     def _existing_manifests(
         self, push: PushRun, nodes: Sequence[_Node]
@@ -396,8 +410,7 @@ class Writer:
 
         def check(node: _Node) -> None:
             digest = manifest_of(node.item).digest
-            scopes = push.scopes[node.repository.registry]
-            if head_manifest_digest(self.transport, node.repository, str(digest), scopes) == digest:
+            if head_manifest_digest(push.sessions[node.repository], str(digest)) == digest:
                 with push.lock:
                     present.add((node.repository, id(node.item)))
 
@@ -429,9 +442,8 @@ class Writer:
             push.tracker.add_total(blob.size or 0)
             push.blobs[key] = blob
             upload = BlobUpload(
-                self.transport,
+                push.sessions[repository],
                 push,
-                repository,
                 blob,
                 self.upload_options,
                 self.policy,
@@ -454,8 +466,7 @@ class Writer:
     ) -> Descriptor:
         """PUT ``document`` at ``identifier``; ``first_put=False`` for more tags of a
         manifest already put, which count no progress and leave the referrers alone."""
-        registry = repository.registry
-        scopes = push.scopes[registry]
+        session = push.sessions[repository]
         if first_put:
             push.tracker.add_total(len(document.raw))
         where = (
@@ -465,11 +476,9 @@ class Writer:
         )
 
         def put() -> str | None:
-            response = self.transport.request(
-                registry,
+            response = session.request(
                 "PUT",
-                manifests_path(repository, identifier),
-                scopes=scopes,
+                session.manifests(identifier),
                 headers={"Content-Type": document.media_type},
                 body=document.raw,
                 expected=(200, 201),
@@ -493,7 +502,7 @@ class Writer:
             push.result.manifests[where] = descriptor
         log.info("%s: put manifest %s", where, descriptor.digest)
         if first_put and document.subject is not None and subject_header is None:
-            update_referrers(self.transport, push, repository, document, self.retry)
+            update_referrers(session, push, document, self.retry)
         return descriptor
 
 
