@@ -210,7 +210,8 @@ class ReferrersApi:
     serve it (soci-snapshotter docs/registry.md).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, subject_header: bool = True) -> None:
+        self.subject_header = subject_header
         self._lock = threading.Lock()
         self.referrers: dict[tuple[str, str], list[dict[str, object]]] = {}
 
@@ -242,7 +243,8 @@ class ReferrersApi:
             listed = self.referrers.setdefault((name[1], subject["digest"]), [])
             if all(existing["digest"] != digest for existing in listed):
                 listed.append(entry)
-        answer.set_header("OCI-Subject", subject["digest"])
+        if self.subject_header:
+            answer.set_header("OCI-Subject", subject["digest"])
 
     def answer(self, request: FakeRequest) -> Respond:
         match = re.fullmatch(r"/v2/(.+)/referrers/([^/?]+)(\?.*)?", request.path)
@@ -253,8 +255,10 @@ class ReferrersApi:
         return Respond(200, {"Content-Type": mt.OCI_INDEX}, json.dumps(index).encode())
 
 
-def serve_referrers(proxy: Proxy) -> ReferrersApi:
-    api = ReferrersApi()
+def serve_referrers(proxy: Proxy, *, subject_header: bool = True) -> ReferrersApi:
+    """Serve the referrers API on ``proxy``; ``subject_header=False`` as Harbor before 2.9,
+    which listed referrers but sent no ``OCI-Subject`` (goharbor/harbor#18865)."""
+    api = ReferrersApi(subject_header=subject_header)
     proxy.add_rule(
         Rule(Rewrite(api.record, keep_body=True), method="PUT", path=r"/manifests/", times=None)
     )
