@@ -32,7 +32,7 @@ from ocipush.errors import (
 )
 from ocipush.oci.reference import Registry, Repository, is_loopback
 from ocipush.registry.answers import check_api_answer
-from ocipush.registry.auth import HttpResult, RegistryAuth, parse_challenges
+from ocipush.registry.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
 from ocipush.registry.connection import (
     Connection,
     Timeouts,
@@ -391,6 +391,16 @@ class Transport:
         )
 
 
+def _bearer_challenge(auth: RegistryAuth, response: BaseHTTPResponse) -> Challenge | None:
+    """The bearer challenge of a 401; without any, the one ``/v2/`` gave (its scope left
+    out: GHCR's names a placeholder), since GCR and Artifact Registry send 401s without
+    ``WWW-Authenticate`` everywhere but on ``/v2/`` (containers/image docker_client.go)."""
+    header = response.headers.get("WWW-Authenticate", "")
+    if not header.strip():
+        return Challenge("bearer") if auth.realm is not None else None
+    return next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
+
+
 def _token_went_stale(
     auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
 ) -> bool:
@@ -398,8 +408,7 @@ def _token_went_stale(
 
     If so a new one is fetched now. A missing scope is not staleness and is reported.
     """
-    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = _bearer_challenge(auth, response)
     if bearer is None or auth.realm is None or auth.credentials.registry_token:
         return False
     if bearer.params.get("error") == "insufficient_scope":
@@ -415,8 +424,7 @@ def _reauthenticate(
 
     :return: the scopes to repeat the request with, or ``None`` if there is no point.
     """
-    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = _bearer_challenge(auth, response)
     if bearer is None or auth.realm is None or auth.credentials.registry_token:
         return None
     wanted = list(scopes) + [s for s in bearer.scopes if s not in scopes]

@@ -74,15 +74,21 @@ class UploadOptions:
 
 
 def blob_exists(session: Session, digest: Digest, size: int | None) -> bool:
-    """HEAD the blob; a ``200`` must describe it (size, digest), a 403 or 404 means absent."""
+    """HEAD the blob; a ``200`` must describe it (size, digest); 401, 403 or 404 mean absent.
+
+    Artifactory answers 403 for absent content (google/go-containerregistry#1691), Harbor
+    401 in a repository that does not exist yet, even to a fresh push token
+    (goharbor/harbor#22363): neither is worth a new token. Were the token really refused,
+    the upload that follows says so.
+    """
     path = session.blobs(str(digest))
     response = session.request(
         "HEAD",
         path,
-        expected=(200, 403, 404),
+        expected=(200, 401, 403, 404),
         what=f"check blob {digest}",
+        reauthenticate=False,
     )
-    # Some registries (Artifactory) answer 403 for absent content: treat it as absent.
     if response.status != 200:
         return False
     check_blob_head(path, digest, size, response.headers)
