@@ -17,6 +17,8 @@ import http.client
 import json
 import re
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 from ocipush.oci import media_types as mt
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _UPLOAD = r"/blobs/uploads/"
 
 
@@ -50,9 +53,9 @@ def _length(headers: http.client.HTTPMessage) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def _chunk_over(limit: int) -> Callable[[http.client.HTTPMessage], bool]:
+def _chunk_over(limit: int) -> Callable[[FakeRequest], bool]:
     """A PATCH that names its place with ``Content-Range`` (a chunk) and is over ``limit``."""
-    return lambda headers: "Content-Range" in headers and _length(headers) > limit
+    return lambda request: "Content-Range" in request.headers and _length(request.headers) > limit
 
 
 # -- GitHub Container Registry ------------------------------------------------------------------
@@ -95,8 +98,44 @@ def _session(path: str) -> str:
     return path.split("?", 1)[0]
 
 
-def ecr(proxy: Proxy) -> Proxy:
-    """ECR: PATCH answered 201 with a Range stuck at the first chunk's end."""
+def _tag_exists(proxy: Proxy, request: FakeRequest) -> bool:
+    """Whether the tag a manifest PUT names is already in the registry behind ``proxy``."""
+    match = re.fullmatch(r"(/v2/.+/manifests/)([^/?]+)", _session(request.path))
+    if match is None or ":" in match[2] or proxy.upstream_url is None:
+        return False
+    head = urllib.request.Request(
+        proxy.upstream_url + request.path, method="HEAD", headers={"Accept": mt.MANIFEST_ACCEPT}
+    )
+    try:
+        with _NO_PROXY.open(head, timeout=10):
+            return True
+    except urllib.error.HTTPError:
+        return False
+
+
+def ecr(proxy: Proxy, *, immutable: bool = False) -> Proxy:
+    """ECR: PATCH answered 201 with a Range stuck at the first chunk's end; with
+    ``immutable``, a tag once written is never written again."""
+    if immutable:
+        # osscontainertools/kaniko#204, moby/buildkit#3776: an immutable repository refuses
+        # any PUT of an existing tag, even of the manifest it already names.
+        proxy.add_rule(
+            Rule(
+                Respond(
+                    400,
+                    {"Content-Type": "application/json"},
+                    _errors(
+                        "TAG_INVALID",
+                        "The image tag already exists in the repository and cannot be "
+                        "overwritten because the repository is immutable.",
+                    ),
+                ),
+                method="PUT",
+                path=r"/manifests/",
+                when=lambda request: _tag_exists(proxy, request),
+                times=None,
+            )
+        )
     first_range: dict[str, str | None] = {}
 
     # aws/containers-roadmap#2831: an accepted intermediate PATCH is answered 201 (not 202),
@@ -125,7 +164,7 @@ def gar(proxy: Proxy) -> Proxy:
             _json_error(400, "UNSUPPORTED", "chunked uploads are not supported"),
             method="PATCH",
             path=_UPLOAD,
-            when=lambda headers: "Content-Range" in headers,
+            when=lambda request: "Content-Range" in request.headers,
             times=None,
         )
     )

@@ -164,8 +164,8 @@ class Rule:
     """Apply ``action`` to the ``nth`` .. ``nth + times - 1`` requests this rule matches.
 
     ``method`` ``None`` matches any method; ``path`` is a regular expression searched in the
-    path and query; ``when``, if given, must also hold for the request headers (a chunk
-    over some size, a mount with no ``from``). ``times=None`` keeps firing forever.
+    path and query; ``when``, if given, must also hold for the request (its body left
+    out): a chunk over some size, a tag that already exists. ``times=None`` keeps firing forever.
     ``matched`` and ``fired`` count requests so a test can check the fault really happened.
     """
 
@@ -174,7 +174,7 @@ class Rule:
     path: str = ""
     nth: int = 1
     times: int | None = 1
-    when: Callable[[http.client.HTTPMessage], bool] | None = None
+    when: Callable[[FakeRequest], bool] | None = None
     matched: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
@@ -182,7 +182,7 @@ class Rule:
         return (
             (self.method is None or self.method == method)
             and re.search(self.path, path) is not None
-            and (self.when is None or self.when(headers))
+            and (self.when is None or self.when(FakeRequest(method, path, headers, b"")))
         )
 
     def _consider(self, method: str, path: str, headers: http.client.HTTPMessage) -> bool:
@@ -409,6 +409,11 @@ class Proxy:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
+
+    @property
+    def upstream_url(self) -> str | None:
+        """The real server's base URL, for a personality that asks it something first."""
+        return None if self._upstream is None else self._upstream.base
 
     # -- scripting ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ocipush.errors import (
     ManifestError,
     OcipushError,
     PushInterruptedError,
+    RegistryError,
 )
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
@@ -476,15 +477,25 @@ class Writer:
         )
 
         def put() -> str | None:
-            response = session.request(
-                "PUT",
-                session.manifests(identifier),
-                headers={"Content-Type": document.media_type},
-                body=document.raw,
-                expected=(200, 201),
-                what=f"put manifest {where}",
-                idempotent=by_digest,
-            )
+            try:
+                response = session.request(
+                    "PUT",
+                    session.manifests(identifier),
+                    headers={"Content-Type": document.media_type},
+                    body=document.raw,
+                    expected=(200, 201),
+                    what=f"put manifest {where}",
+                    idempotent=by_digest,
+                )
+            except RegistryError as error:
+                if "TAG_INVALID" in error.codes and not by_digest:
+                    # ECR's immutable repositories (osscontainertools/kaniko#204).
+                    error.hint = (
+                        f"{where} already exists and the registry does not move it (an "
+                        "immutable tag); publish under a new tag, or make the repository's "
+                        "tags mutable"
+                    )
+                raise
             _verify_put(where, document, response.headers.get("Docker-Content-Digest"))
             return response.headers.get("OCI-Subject")
 
