@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from ocipush.errors import OcipushError
-from ocipush.oci.images import manifest_of
+from ocipush.errors import OcipushError, RegistryError
+from ocipush.oci.images import ImageIndex, manifest_of
+from ocipush.oci.model import Platform
 from ocipush.oci.reference import parse_reference
+from ocipush.registry.remote import Remote
+from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
-from support.personalities import ecr
+from support.personalities import docker_hub, ecr
+from support.proxy import Respond, Rule
 from support.tools import skopeo_inspect_raw
 
 
@@ -37,3 +44,63 @@ def test_ecr_an_immutable_tag_is_reported_and_an_unchanged_one_never_put_again(
     assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == manifest_of(first).raw
     # Refused is refused: the tag PUT is not repeated.
     assert proxy.count("PUT", r"/manifests/v1$") == 1
+
+
+def test_docker_hub_a_push_checks_manifests_with_head_and_shows_the_pull_quota(
+    registry, proxy_factory, repo_name, caplog
+):
+    proxy = docker_hub(proxy_factory(registry.url), limit=100, remaining=76)
+    caplog.set_level(logging.INFO, logger="ocipush")
+    index = ImageIndex(
+        [
+            make_image({f"{arch}.txt": arch.encode()}, platform=Platform("linux", arch))
+            for arch in ("amd64", "arm64")
+        ]
+    )
+    ref = parse_reference(f"{proxy.host}/{repo_name}:v1")
+
+    Writer().write_index(ref, index)
+    Writer().write_index(ref, index)
+
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == manifest_of(index).raw
+    # Existence checks never cost a pull.
+    assert proxy.count("HEAD", r"/manifests/") >= 3
+    assert proxy.count("GET", r"/manifests/") == 0
+    assert f"{proxy.host} rate limit: 76 of 100 pulls per 6 h left" in caplog.messages
+
+
+def test_docker_hub_a_pull_limit_429_says_when_it_resets_and_that_head_is_free(
+    registry, proxy_factory, repo_name
+):
+    proxy = docker_hub(proxy_factory(registry.url), remaining=0)
+    Writer().write(parse_reference(f"{registry.host}/{repo_name}:v1"), make_image({}))
+    # Docker Hub usage docs ("pull rate limit"): over the quota, a manifest GET gets 429.
+    proxy.add_rule(
+        Rule(
+            Respond(
+                429,
+                {
+                    "Content-Type": "application/json",
+                    "Retry-After": "3600",
+                    "ratelimit-limit": "100;w=21600",
+                    "ratelimit-remaining": "0;w=21600",
+                },
+                b'{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your '
+                b'unauthenticated pull rate limit."}]}',
+            ),
+            method="GET",
+            path=r"/manifests/",
+            times=None,
+        )
+    )
+    quick = RetryPolicy(attempts=2, initial_delay=0.001, max_delay=0.01, retry_after_cap=0.01)
+    remote = Remote(Transport(retry=quick, proxies={}))
+
+    with pytest.raises(RegistryError) as caught:
+        remote.get(parse_reference(f"{proxy.host}/{repo_name}:v1"))
+
+    assert "pull rate limit" in str(caught.value)
+    hint = caught.value.hint
+    assert "0 of 100 pulls per 6 h left" in hint
+    assert "resets in about 1 h" in hint
+    assert "HEAD" in hint

@@ -418,7 +418,8 @@ class Proxy:
     # -- scripting ----------------------------------------------------------------------------
 
     def add_rule(self, rule: Rule) -> Rule:
-        """Add a fault; when several rules fire on one request, the first added wins."""
+        """Add a fault; when several rules fire on one request, the first added wins, except
+        that a :class:`Rewrite` yields to any other action."""
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -530,6 +531,9 @@ class Proxy:
     ) -> tuple[Action | None, Handler | None]:
         with self._lock:
             firing = [rule for rule in self._rules if rule._consider(method, path, headers)]
+            # A personality's rewrites are the registry's manner; any fault a test adds
+            # on top wins over them whatever the order they were added in.
+            firing.sort(key=lambda rule: isinstance(rule.action, Rewrite))
             if firing:
                 firing[0].fired += 1
             route = next(

@@ -40,6 +40,7 @@ from ocipush.registry.connection import (
     redact_url,
 )
 from ocipush.registry.keychain import ANONYMOUS, Credentials, Keychain
+from ocipush.registry.ratelimit import RateLimitLog, explain_429
 from ocipush.registry.retry import RetryPolicy, parse_retry_after
 from ocipush.registry.session import PULL, Access, Session
 from ocipush.registry.tls import TlsConfig
@@ -125,6 +126,7 @@ class Transport:
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Credentials], RegistryAuth] = {}
         self._announced: set[tuple[str, str]] = set()
+        self._rate_limits = RateLimitLog()
 
     def __repr__(self) -> str:
         return f"<Transport {self.connection!r}>"
@@ -322,6 +324,7 @@ class Transport:
                         "valid; fetched a new one, retrying"
                     )
             break
+        self._rate_limits.note(registry.host, response.headers)
         if response.status in expected:
             if api:
                 body = b"" if stream else response.data
@@ -456,6 +459,8 @@ def _error(
         context=what,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
+    if response.status == 429:
+        error.hint = explain_429(registry.host, response.headers, error.retry_after)
     if response.status not in (401, 403) or error.temporary:
         return error
     who = auth.who
