@@ -3,7 +3,8 @@
 :class:`DefaultKeychain` tries, in order: credentials given explicitly, plugins' answers
 (the ``ocipush_credentials`` hook), the file named by ``REGISTRY_AUTH_FILE``, docker's
 ``config.json`` (credential helpers first, then ``auths``), podman's ``auth.json``, in GitHub
-Actions ``GITHUB_TOKEN`` for ``ghcr.io``, and finally :data:`ANONYMOUS`. :func:`login` and
+Actions ``GITHUB_TOKEN`` for ``ghcr.io``, in GitLab CI ``CI_REGISTRY_USER`` and
+``CI_REGISTRY_PASSWORD`` for ``CI_REGISTRY``, and finally :data:`ANONYMOUS`. :func:`login` and
 :func:`logout` edit docker's config the way ``docker login`` and ``docker logout`` do, so both
 tools see the result.
 """
@@ -458,6 +459,27 @@ def _github_actions(registry: Registry, environ: Mapping[str, str]) -> Credentia
     )
 
 
+def _gitlab_ci(registry: Registry, environ: Mapping[str, str]) -> Credentials | None:
+    """GitLab CI's job credentials for the project's registry (``CI_REGISTRY``), as the
+    ``docker login -u "$CI_REGISTRY_USER" -p "$CI_REGISTRY_PASSWORD" "$CI_REGISTRY"`` of
+    GitLab's own examples would log in."""
+    host, user = environ.get("CI_REGISTRY"), environ.get("CI_REGISTRY_USER")
+    password = environ.get("CI_REGISTRY_PASSWORD")
+    if not host or not user or not password:
+        return None
+    try:
+        if Registry.parse(host).host != registry.host:
+            return None
+    except ValueError:
+        return None
+    return Credentials(
+        username=user,
+        password=password,
+        source="CI_REGISTRY_USER / CI_REGISTRY_PASSWORD of this GitLab CI job (no other "
+        f"credentials for {registry.host})",
+    )
+
+
 class DefaultKeychain:
     """Finds credentials where docker and podman keep them, after any given explicitly.
 
@@ -512,7 +534,8 @@ class DefaultKeychain:
             found = _lookup_in_file(label, path, registry, repository_path, self._context)
             if found is not None:
                 return found
-        return _github_actions(registry, self._context.environ) or ANONYMOUS
+        environ = self._context.environ
+        return _github_actions(registry, environ) or _gitlab_ci(registry, environ) or ANONYMOUS
 
 
 def login(
