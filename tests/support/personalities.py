@@ -27,12 +27,16 @@ from support.proxy import FakeRequest, Proxy, Relayed, Respond, Rewrite, Rule
 __all__ = [
     "PERSONALITIES",
     "ReferrersApi",
+    "artifactory",
     "docker_hub",
     "ecr",
     "gar",
     "ghcr",
+    "gitlab",
     "harbor",
+    "quay",
     "serve_referrers",
+    "zot",
 ]
 
 MIB = 1024 * 1024
@@ -236,6 +240,67 @@ def harbor(proxy: Proxy, *, challenge: str = "") -> Proxy:
     return proxy
 
 
+# -- Artifactory, Quay, GitLab, Zot ------------------------------------------------------------
+
+
+def artifactory(proxy: Proxy) -> Proxy:
+    """Artifactory: HEAD of a missing manifest answered 403 (virtual repositories)."""
+
+    # google/go-containerregistry#1691: 403 where distribution says 404.
+    def forbidden(request: FakeRequest, answer: Relayed) -> None:
+        if answer.status == 404:
+            answer.status = 403
+
+    proxy.add_rule(Rule(Rewrite(forbidden), method="HEAD", path=r"/manifests/", times=None))
+    return proxy
+
+
+def quay(proxy: Proxy) -> Proxy:
+    """Quay: a mount without ``from`` refused with 400 (quay/quay#899)."""
+    proxy.add_rule(
+        Rule(
+            _json_error(400, "UNSUPPORTED", "mount requires a from parameter"),
+            method="POST",
+            path=r"/blobs/uploads/\?(?!.*from=).*mount=",
+            times=None,
+        )
+    )
+    return proxy
+
+
+def _manifest_over(limit: int) -> Callable[[FakeRequest], bool]:
+    return lambda request: _length(request.headers) > limit
+
+
+def gitlab(proxy: Proxy) -> Proxy:
+    """GitLab.com: manifests over 256 KB refused with 400 (GitLab runbooks,
+    "manifest-invalid-request-body-too-large")."""
+    proxy.add_rule(
+        Rule(
+            _json_error(400, "MANIFEST_INVALID", "manifest invalid: request body too large"),
+            method="PUT",
+            path=r"/manifests/",
+            when=_manifest_over(256 * 1000),
+            times=None,
+        )
+    )
+    return proxy
+
+
+def zot(proxy: Proxy) -> Proxy:
+    """Zot: manifests over 4 MiB refused with 413 (project-zot/zot pkg/api/routes.go)."""
+    proxy.add_rule(
+        Rule(
+            _json_error(413, "MANIFEST_INVALID", "manifest too large"),
+            method="PUT",
+            path=r"/manifests/",
+            when=_manifest_over(4 * MIB),
+            times=None,
+        )
+    )
+    return proxy
+
+
 # -- the referrers API --------------------------------------------------------------------------
 
 
@@ -310,7 +375,12 @@ PERSONALITIES: dict[str, Callable[[Proxy], object]] = {
     "docker-hub": docker_hub,
     "ghcr": ghcr,
     "ecr": ecr,
+    "ecr-immutable": lambda proxy: ecr(proxy, immutable=True),
     "gar": gar,
     "harbor": harbor,
+    "artifactory": artifactory,
+    "quay": quay,
+    "gitlab": gitlab,
+    "zot": zot,
     "referrers": serve_referrers,
 }
