@@ -7,7 +7,9 @@ import logging
 import pytest
 
 from ocipush.errors import OcipushError, RegistryError
-from ocipush.oci.images import ImageIndex, manifest_of
+from ocipush.oci import media_types as mt
+from ocipush.oci.blobs import BytesBlob
+from ocipush.oci.images import Image, ImageIndex, manifest_of
 from ocipush.oci.model import Platform
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.remote import Remote
@@ -15,9 +17,9 @@ from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.transport import Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
-from support.personalities import docker_hub, ecr
+from support.personalities import docker_hub, ecr, gitlab
 from support.proxy import Respond, Rule
-from support.tools import skopeo_inspect_raw
+from support.tools import skopeo_inspect_raw, skopeo_list_tags
 
 
 def test_ecr_an_immutable_tag_is_reported_and_an_unchanged_one_never_put_again(
@@ -104,3 +106,37 @@ def test_docker_hub_a_pull_limit_429_says_when_it_resets_and_that_head_is_free(
     assert "0 of 100 pulls per 6 h left" in hint
     assert "resets in about 1 h" in hint
     assert "HEAD" in hint
+
+
+def test_gitlab_a_referrers_index_over_the_manifest_cap_is_refused_with_a_clear_message(
+    registry, proxy_factory, repo_name
+):
+    proxy = gitlab(proxy_factory(registry.url))
+    image = make_image({"app.txt": b"app\n"})
+    Writer().write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
+
+    def attach(number: int) -> None:
+        # Large annotations go into the fallback index's entries, as every client copies them.
+        artifact = Image(
+            layers=[BytesBlob(f"sig {number}".encode(), "application/octet-stream")],
+            config=BytesBlob(b"{}", mt.OCI_EMPTY),
+            artifact_type="application/vnd.example.signature",
+            subject=image.descriptor(),
+            annotations={"org.example.note": "x" * 100_000},
+        )
+        Writer().write(parse_reference(f"{proxy.host}/{repo_name}:sig{number}"), artifact)
+
+    attach(1)
+    attach(2)
+    with pytest.raises(RegistryError) as caught:
+        attach(3)
+
+    assert "request body too large" in str(caught.value)
+    hint = caught.value.hint
+    assert "referrers index" in hint
+    assert "3 entries" in hint
+    assert "referrers API" in hint
+    assert "tags left unchanged" in " ".join(caught.value.notes)
+    tags = skopeo_list_tags(f"{registry.host}/{repo_name}")
+    assert "sig3" not in tags
+    assert {"sig1", "sig2"} <= tags
