@@ -17,7 +17,7 @@ from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.transport import Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
-from support.personalities import docker_hub, ecr, gitlab
+from support.personalities import docker_hub, ecr, gitlab, quay
 from support.proxy import Respond, Rule
 from support.tools import skopeo_inspect_raw, skopeo_list_tags
 
@@ -140,3 +140,29 @@ def test_gitlab_a_referrers_index_over_the_manifest_cap_is_refused_with_a_clear_
     tags = skopeo_list_tags(f"{registry.host}/{repo_name}")
     assert "sig3" not in tags
     assert {"sig1", "sig2"} <= tags
+
+
+def test_quay_an_artifact_type_it_does_not_allow_names_the_type_to_allow_or_change(
+    registry, proxy_factory, repo_name
+):
+    proxy = quay(proxy_factory(registry.url), artifact_types=frozenset())
+    image = make_image({"app.txt": b"app\n"})
+    release = Image(
+        layers=[BytesBlob(b"wheel", "application/octet-stream")],
+        config=BytesBlob(b"{}", mt.OCI_EMPTY),
+        artifact_type="application/vnd.example.python-release.v1",
+        subject=image.descriptor(),
+    )
+    ref = parse_reference(f"{proxy.host}/{repo_name}:v1")
+    files_ref = parse_reference(f"{proxy.host}/{repo_name}:v1-files")
+
+    with pytest.raises(RegistryError) as caught:
+        Writer().publish([{ref: image}, {files_ref: release}])
+
+    assert caught.value.status == 415
+    hint = caught.value.hint
+    assert "application/vnd.example.python-release.v1" in hint
+    assert mt.OCI_EMPTY in hint
+    assert "artifact-type" in hint
+    # Nothing is tagged: the image went up by digest, its tag waits for the whole release.
+    assert skopeo_list_tags(f"{registry.host}/{repo_name}") == set()

@@ -255,8 +255,23 @@ def artifactory(proxy: Proxy) -> Proxy:
     return proxy
 
 
-def quay(proxy: Proxy) -> Proxy:
-    """Quay: a mount without ``from`` refused with 400 (quay/quay#899)."""
+def quay(proxy: Proxy, *, artifact_types: frozenset[str] | None = None) -> Proxy:
+    """Quay: a mount without ``from`` refused with 400 (quay/quay#899); with
+    ``artifact_types``, manifests whose config media type is not an image config or one of
+    them are refused with 415 (Quay's ALLOWED_OCI_ARTIFACT_TYPES, quay/quay#2659)."""
+    if artifact_types is not None:
+        allowed = {mt.OCI_CONFIG, mt.DOCKER_CONFIG, *artifact_types}
+
+        def allow_list(request: FakeRequest) -> Respond | None:
+            try:
+                config = json.loads(request.body).get("config") or {}
+            except (ValueError, AttributeError):
+                return None
+            if config.get("mediaType", mt.OCI_CONFIG) in allowed:
+                return None
+            return _json_error(415, "MANIFEST_INVALID", "manifest invalid")
+
+        proxy.route("PUT", r"/v2/.+/manifests/[^/?]+", allow_list)
     proxy.add_rule(
         Rule(
             _json_error(400, "UNSUPPORTED", "mount requires a from parameter"),

@@ -249,7 +249,8 @@ class FakeRequest:
     body: bytes
 
 
-Handler = Callable[[FakeRequest], Respond]
+#: Answers a request itself, or returns ``None`` to send it on upstream after all.
+Handler = Callable[[FakeRequest], Respond | None]
 
 
 def _message(pairs: list[tuple[str, str]]) -> http.client.HTTPMessage:
@@ -425,7 +426,8 @@ class Proxy:
         return rule
 
     def route(self, method: str | None, path: str, handler: Handler) -> None:
-        """Answer requests whose path+query fully matches ``path`` with ``handler``.
+        """Answer requests whose path+query fully matches ``path`` with ``handler``; when
+        it returns ``None`` the request goes upstream after all, with the body it read.
 
         For responses a real registry cannot produce only; see the module docstring.
         """
@@ -557,7 +559,12 @@ class Proxy:
         elif route is not None:
             body = b"".join(handler.request_body())
             response = route(FakeRequest(method, path, handler.headers, body))
-            self._reply(handler, len(body), response, action)
+            if response is not None:
+                self._reply(handler, len(body), response, action)
+            elif self._upstream is not None:
+                self._forward(handler, self._upstream, action, read=body)
+            else:
+                self._reply(handler, len(body), Respond(502, {}, b"fake server: no answer"), None)
         elif self._upstream is None:
             drained = sum(len(data) for data in handler.request_body())
             message = f"fake server: no route for {method} {path}\n".encode()
@@ -582,15 +589,22 @@ class Proxy:
             handler.wfile.write(response.body)
 
     def _forward(
-        self, handler: _Handler, upstream: _Upstream, action: Action | _Rewriting | None
+        self,
+        handler: _Handler,
+        upstream: _Upstream,
+        action: Action | _Rewriting | None,
+        *,
+        read: bytes | None = None,
     ) -> None:
+        """Send the request upstream and relay the answer; ``read`` is the body when a
+        route handler has already read it."""
         sent = 0
         reset_request = action.after_bytes if isinstance(action, ResetRequest) else None
         kept: list[bytes] | None = [] if isinstance(action, Rewrite) and action.keep_body else None
 
         def body() -> Iterator[bytes]:
             nonlocal sent
-            for data in handler.request_body():
+            for data in handler.request_body() if read is None else [read]:
                 if reset_request is not None and sent + len(data) >= reset_request:
                     yield data[: reset_request - sent]
                     sent = reset_request

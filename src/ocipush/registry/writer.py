@@ -20,6 +20,7 @@ from ocipush.errors import (
     PushInterruptedError,
     RegistryError,
 )
+from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
@@ -488,13 +489,7 @@ class Writer:
                     idempotent=by_digest,
                 )
             except RegistryError as error:
-                if "TAG_INVALID" in error.codes and not by_digest:
-                    # ECR's immutable repositories (osscontainertools/kaniko#204).
-                    error.hint = (
-                        f"{where} already exists and the registry does not move it (an "
-                        "immutable tag); publish under a new tag, or make the repository's "
-                        "tags mutable"
-                    )
+                error.hint = error.hint or _refusal_hint(error, where, document, by_digest)
                 raise
             _verify_put(where, document, response.headers.get("Docker-Content-Digest"))
             return response.headers.get("OCI-Subject")
@@ -515,6 +510,32 @@ class Writer:
         if first_put and document.subject is not None and subject_header is None:
             update_referrers(session, push, document, self.retry)
         return descriptor
+
+
+def _refusal_hint(
+    error: RegistryError, where: str, document: Manifest | Index, by_digest: bool
+) -> str | None:
+    """What to do about a manifest PUT a registry refused for a reason of its own."""
+    if "TAG_INVALID" in error.codes and not by_digest:
+        # ECR's immutable repositories (osscontainertools/kaniko#204).
+        return (
+            f"{where} already exists and the registry does not move it (an immutable tag); "
+            "publish under a new tag, or make the repository's tags mutable"
+        )
+    if (
+        error.status in (400, 415)
+        and isinstance(document, Manifest)
+        and document.config.media_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG)
+    ):
+        # Quay accepts only the artifact types it is configured for (quay/quay#2659).
+        kind = document.artifact_type or document.config.media_type
+        return (
+            f"the registry may not accept artifacts of type {kind} (config media type "
+            f"{document.config.media_type}): allow that type in the registry (Quay: "
+            "ALLOWED_OCI_ARTIFACT_TYPES) or give the artifact a type it accepts "
+            "(artifact-type in [[tool.ocipush.artifacts]])"
+        )
+    return None
 
 
 def _verify_put(where: str, document: Manifest | Index, header: str | None) -> None:
