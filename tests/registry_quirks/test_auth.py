@@ -8,6 +8,8 @@ a hosted registry does while the real ones check every token and store every byt
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from ocipush.errors import AuthError
 from ocipush.oci.images import manifest_of
 from ocipush.oci.reference import parse_reference
+from ocipush.registry.auth import REFRESH_TOKEN_USER
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.transport import Transport
 from ocipush.registry.writer import Writer
@@ -157,3 +160,39 @@ def test_harbor_a_401_on_blob_head_in_a_missing_repository_means_absent(hosted, 
     assert {h.status for h in heads} == {401}
     # The 401s are not taken for a stale token: one exchange for the whole push.
     assert hosted.token_proxy.count(None, r"^/token") == 1
+
+
+def test_acr_a_refresh_token_as_password_of_the_null_user_uses_the_refresh_flow(
+    token_registry_factory, repo_name
+):
+    registry, tokens = token_registry_factory(
+        users={USER: PASSWORD}, grants={USER: {"*": {"pull", "push"}}}, refresh_tokens=True
+    )
+    # What `az acr login --expose-token` hands out: a refresh token for the null user.
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "username": USER,
+            "password": PASSWORD,
+            "service": tokens.service,
+            "client_id": "test",
+            "access_type": "offline",
+            "scope": "",
+        }
+    ).encode()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(urllib.request.Request(tokens.realm, data=form), timeout=10) as answer:
+        refresh_token = json.loads(answer.read())["refresh_token"]
+    before = len(tokens.requests)
+    keychain = StaticKeychain(
+        {registry.host: Credentials(REFRESH_TOKEN_USER, refresh_token, source="az acr login")}
+    )
+    image = make_image({"acr.txt": b"refresh\n"})
+
+    writer = Writer(Transport(keychain=keychain, proxies={}))
+    writer.write(parse_reference(f"{registry.host}/{repo_name}:v1"), image)
+
+    raw = skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1", creds=(USER, PASSWORD))
+    assert raw == manifest_of(image).raw
+    used = tokens.requests[before]
+    assert (used.method, used.grant_type, used.username) == ("POST", "refresh_token", USER)

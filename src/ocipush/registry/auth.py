@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Refresh a token this many seconds before it expires, so it never expires in flight.
 _EXPIRY_MARGIN = 10.0
+#: The user name that marks a password as a refresh token (ACR, after Docker's "<token>").
+REFRESH_TOKEN_USER = "00000000-0000-0000-0000-000000000000"
 #: Answers to an OAuth2 password grant from a server that wants a GET (containerd's list).
 _NO_PASSWORD_GRANT = frozenset({400, 401, 404, 405})
 #: The token spec's default lifetime when the server does not say.
@@ -287,6 +289,9 @@ class RegistryAuth:
             (previous.refresh_token if previous else None)
             or self._refresh_token
             or creds.identity_token
+            # ACR's `az acr login --expose-token`: this user name says the password is a
+            # refresh token, for the OAuth2 refresh flow (Azure/acr docs/AAD-OAuth.md).
+            or (creds.password if creds.username == REFRESH_TOKEN_USER else None)
         )
         username, password = creds.username, creds.password
         has_password = username is not None and password is not None
