@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: Refresh a token this many seconds before it expires, so it never expires in flight.
 _EXPIRY_MARGIN = 10.0
 #: The user name that marks a password as a refresh token (ACR, after Docker's "<token>").
-REFRESH_TOKEN_USER = "00000000-0000-0000-0000-000000000000"
+REFRESH_TOKEN_USER = "00000000-0000-0000-0000-000000000000"  # noqa: S105 (a user name)
 #: Answers to an OAuth2 password grant from a server that wants a GET (containerd's list).
 _NO_PASSWORD_GRANT = frozenset({400, 401, 404, 405})
 #: The token spec's default lifetime when the server does not say.
