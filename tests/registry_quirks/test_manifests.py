@@ -17,9 +17,9 @@ from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.transport import Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
-from support.personalities import docker_hub, ecr, gitlab, quay
+from support.personalities import artifactory, docker_hub, ecr, gitlab, quay
 from support.proxy import Respond, Rule
-from support.tools import skopeo_inspect_raw, skopeo_list_tags
+from support.tools import registry_blob_exists, skopeo_inspect_raw, skopeo_list_tags
 
 
 def test_ecr_an_immutable_tag_is_reported_and_an_unchanged_one_never_put_again(
@@ -166,3 +166,30 @@ def test_quay_an_artifact_type_it_does_not_allow_names_the_type_to_allow_or_chan
     assert "artifact-type" in hint
     # Nothing is tagged: the image went up by digest, its tag waits for the whole release.
     assert skopeo_list_tags(f"{registry.host}/{repo_name}") == set()
+
+
+def test_artifactory_a_blob_head_that_lied_is_uploaded_and_later_heads_are_confirmed(
+    registry, proxy_factory, repo_name
+):
+    member, target = f"{repo_name}-member", f"{repo_name}-virtual"
+    first = make_image({"a.txt": b"shared\n"})
+    Writer().write(parse_reference(f"{registry.host}/{member}:v1"), first)
+    proxy = artifactory(proxy_factory(registry.url), virtual_of=(member,))
+    writer = Writer()
+
+    writer.write(parse_reference(f"{proxy.host}/{target}:v1"), first)
+
+    assert skopeo_inspect_raw(f"{registry.host}/{target}:v1") == manifest_of(first).raw
+    for blob in first.blobs():
+        assert registry_blob_exists(registry.host, target, str(blob.digest))
+    assert writer.last_result.uploaded == {blob.digest for blob in first.blobs()}
+    refused = proxy.find("PUT", r"/manifests/sha256:")
+    assert [e.status for e in refused] == [400, 201]
+    # Learnt: the next image's HEAD 200s are checked with a one-byte GET before skipping.
+    second = make_image({"b.txt": b"second\n"})
+    Writer().write(parse_reference(f"{registry.host}/{member}:v2"), second)
+    proxy.clear()
+    writer.write(parse_reference(f"{proxy.host}/{target}:v2"), second)
+    assert skopeo_inspect_raw(f"{registry.host}/{target}:v2") == manifest_of(second).raw
+    assert proxy.count("GET", r"/blobs/sha256:") == 2
+    assert [e.status for e in proxy.find("PUT", r"/manifests/sha256:")] == [201]

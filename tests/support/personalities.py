@@ -243,8 +243,9 @@ def harbor(proxy: Proxy, *, challenge: str = "") -> Proxy:
 # -- Artifactory, Quay, GitLab, Zot ------------------------------------------------------------
 
 
-def artifactory(proxy: Proxy) -> Proxy:
-    """Artifactory: HEAD of a missing manifest answered 403 (virtual repositories)."""
+def artifactory(proxy: Proxy, *, virtual_of: tuple[str, ...] = ()) -> Proxy:
+    """Artifactory: HEAD of a missing manifest answered 403; with ``virtual_of``, a blob
+    HEAD says 200 for a blob any of those repositories holds, which GET then denies."""
 
     # google/go-containerregistry#1691: 403 where distribution says 404.
     def forbidden(request: FakeRequest, answer: Relayed) -> None:
@@ -252,6 +253,29 @@ def artifactory(proxy: Proxy) -> Proxy:
             answer.status = 403
 
     proxy.add_rule(Rule(Rewrite(forbidden), method="HEAD", path=r"/manifests/", times=None))
+
+    # gardener/cc-utils#1752: HEAD 200, GET 404 for the same blob (a virtual repository
+    # answering HEAD from another member repository).
+    def lying_head(request: FakeRequest, answer: Relayed) -> None:
+        digest = request.path.rsplit("/", 1)[1]
+        if answer.status != 404 or proxy.upstream_url is None:
+            return
+        for repository in virtual_of:
+            head = urllib.request.Request(
+                f"{proxy.upstream_url}/v2/{repository}/blobs/{digest}", method="HEAD"
+            )
+            try:
+                with _NO_PROXY.open(head, timeout=10) as found:
+                    answer.status = 200
+                    answer.set_header("Content-Length", found.headers["Content-Length"])
+                    answer.set_header("Docker-Content-Digest", digest)
+                    answer.set_header("Content-Type", "application/octet-stream")
+                    return
+            except urllib.error.HTTPError:
+                continue
+
+    if virtual_of:
+        proxy.add_rule(Rule(Rewrite(lying_head), method="HEAD", path=r"/blobs/sha256:", times=None))
     return proxy
 
 

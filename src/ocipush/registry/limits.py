@@ -1,4 +1,5 @@
-"""What each registry accepts for uploads: chunk sizes and whether it takes chunks at all.
+"""What each registry accepts for uploads: chunk sizes, whether it takes chunks at all, and
+whether its word that a blob exists can be taken.
 
 Learnt from answers wherever an answer can teach it (GHCR's 416 names its 4 MiB limit;
 Artifact Registry refuses a ``Content-Range`` PATCH), so the first blob pays for the lesson
@@ -9,7 +10,12 @@ learning would cost a failed request on every run:
 - ``*.pkg.dev``, ``gcr.io``, ``*.gcr.io``: monolithic uploads only (Artifact Registry's
   Docker API reference: "does not support Docker chunked uploads");
 - ECR (``*.dkr.ecr.*.amazonaws.com``): chunks of 5 to 10 MiB (its parts are S3 multipart
-  parts: at least 5 MiB except the last; ECR service quotas).
+  parts: at least 5 MiB except the last; ECR service quotas);
+- JFrog Cloud (``*.jfrog.io``): a blob HEAD's 200 is confirmed with a one-byte GET, since
+  some Artifactory versions answer HEAD 200 and GET 404 (gardener/cc-utils#1752).
+
+Elsewhere a lying HEAD is learnt from the manifest PUT it makes fail
+(``MANIFEST_BLOB_UNKNOWN``).
 """
 
 from __future__ import annotations
@@ -69,6 +75,19 @@ class UploadLimits:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._limits: dict[str, ChunkLimits] = {}
+        self._lying_heads: set[str] = set()
+
+    def confirm_heads(self, registry: Registry) -> bool:
+        """Whether a blob HEAD's 200 must be confirmed before an upload is skipped."""
+        with self._lock:
+            return registry.host in self._lying_heads or registry.host.split(":")[0].endswith(
+                ".jfrog.io"
+            )
+
+    def heads_lie(self, registry: Registry) -> None:
+        """``registry`` said a blob exists that it then did not know."""
+        with self._lock:
+            self._lying_heads.add(registry.host)
 
     def get(self, registry: Registry) -> ChunkLimits:
         with self._lock:

@@ -73,7 +73,9 @@ class UploadOptions:
     retry: RetryPolicy = RetryPolicy()
 
 
-def blob_exists(session: Session, digest: Digest, size: int | None) -> bool:
+def blob_exists(
+    session: Session, digest: Digest, size: int | None, *, confirm: bool = False
+) -> bool:
     """HEAD the blob; a ``200`` must describe it (size, digest); 401, 403 or 404 mean absent.
 
     Artifactory answers 403 for absent content (google/go-containerregistry#1691), Harbor
@@ -92,6 +94,20 @@ def blob_exists(session: Session, digest: Digest, size: int | None) -> bool:
     if response.status != 200:
         return False
     check_blob_head(path, digest, size, response.headers)
+    if confirm:
+        # A registry known to say yes to HEAD for blobs it cannot serve: ask for one byte.
+        got = session.request(
+            "GET",
+            path,
+            headers={"Range": "bytes=0-0"},
+            expected=(200, 206, 401, 403, 404),
+            stream=True,
+            what=f"confirm blob {digest}",
+            reauthenticate=False,
+        )
+        got.drain_conn()
+        got.release_conn()
+        return got.status in (200, 206)
     return True
 
 
@@ -141,7 +157,8 @@ class BlobUpload:
         run, blob, digest = self.run, self.blob, self.blob.digest
         self._restart_progress()
         run.check_cancelled()
-        if digest is not None and blob_exists(self.session, digest, blob.size):
+        confirm = self.limits.confirm_heads(self.session.registry)
+        if digest is not None and blob_exists(self.session, digest, blob.size, confirm=confirm):
             self._settled(run.result.existing)
             log.info("%s: %s already present", self.repository.name, digest)
             return

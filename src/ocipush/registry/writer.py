@@ -455,6 +455,47 @@ class Writer:
             push.blob_tasks[key] = future
             return future
 
+    def _upload_denied_blobs(
+        self, push: PushRun, repository: Repository, document: Manifest | Index, error: Exception
+    ) -> bool:
+        """After ``MANIFEST_BLOB_UNKNOWN``: upload the blobs of ``document`` that a HEAD
+        called present, and confirm such HEADs from now on (Artifactory, gardener/cc-utils#1752).
+
+        :return: whether any blob went up, so the manifest is worth putting again.
+        """
+        if not isinstance(error, RegistryError) or "MANIFEST_BLOB_UNKNOWN" not in error.codes:
+            return False
+        if not isinstance(document, Manifest):
+            return False
+        named = {document.config.digest, *(layer.digest for layer in document.layers)}
+        with push.lock:
+            believed = [
+                blob
+                for (where, digest), blob in push.blobs.items()
+                if where == repository and digest in named and digest in push.result.existing
+            ]
+            for blob in believed:
+                push.result.existing.discard(blob.digest)
+        if not believed:
+            return False
+        log.info(
+            "%s said %d blob(s) exist that it then did not know; uploading them",
+            repository.registry.host,
+            len(believed),
+        )
+        self.upload_limits.heads_lie(repository.registry)
+        for blob in believed:
+            push.tracker.take_back(blob.size or 0)
+            BlobUpload(
+                push.sessions[repository],
+                push,
+                blob,
+                self.upload_options,
+                self.policy,
+                self.upload_limits,
+            )()
+        return True
+
     # -- manifests ------------------------------------------------------------------------
 
     def _put_manifest(
@@ -496,11 +537,17 @@ class Writer:
 
         # By digest the retry layer repeats the PUT itself; a tag PUT is retried here.
         by_digest = ":" in identifier
-        subject_header = (
-            put()
-            if by_digest
-            else self.retry.call(put, what=f"put manifest {where}", cancelled=push.cancelled)
-        )
+        if not by_digest:
+            subject_header = self.retry.call(
+                put, what=f"put manifest {where}", cancelled=push.cancelled
+            )
+        else:
+            try:
+                subject_header = put()
+            except RegistryError as error:
+                if not self._upload_denied_blobs(push, repository, document, error):
+                    raise
+                subject_header = put()
         if first_put:
             push.tracker.advance(len(document.raw))
         descriptor = document.descriptor()
