@@ -13,13 +13,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import urllib3
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from ocipush import __version__
-from ocipush.attest.settings import SIGNING
-from ocipush.attest.verify import key_check, keyless_check, verify
 from ocipush.errors import (
     ConfigError,
     InvalidReferenceError,
@@ -30,19 +26,19 @@ from ocipush.errors import (
 )
 from ocipush.oci.localrefs import is_local_reference
 from ocipush.oci.reference import Registry, parse_reference
-from ocipush.plugins.outputs import result_document
 from ocipush.registry.keychain import Credentials, DefaultKeychain, StaticKeychain, login, logout
-from ocipush.registry.progress import ProgressCallback, ProgressUpdate
-from ocipush.registry.referrers import copy, open_place, walk_referrers
-from ocipush.registry.remote import Remote
-from ocipush.registry.tls import TlsConfig
-from ocipush.registry.transport import ConnectionOptions, Timeouts, Transport
-from ocipush.registry.writer import Writer
+from ocipush.registry.options import ConnectionOptions, Timeouts
 from ocipush.release.config import DEFAULT_JOBS, DEFAULT_TARGET, MAX_JOBS, TargetConfig
-from ocipush.release.distributions import BuildOptions
-from ocipush.release.manager import PluginManager
-from ocipush.release.project import Project
-from ocipush.release.publish import execute, make_plan, open_project
+
+# What a command needs is imported by that command, so `--version`, `copy` or `login`
+# load no plugin machinery, attestation verifier or progress bar they do not use.
+if TYPE_CHECKING:
+    from ocipush.registry.progress import ProgressCallback, ProgressUpdate
+    from ocipush.registry.tls import TlsConfig
+    from ocipush.registry.transport import Transport
+    from ocipush.registry.writer import Writer
+    from ocipush.release.manager import PluginManager
+    from ocipush.release.project import Project
 
 __all__ = ["main"]
 
@@ -59,6 +55,7 @@ EXIT_INTERRUPTED = 130
 #: per blob uploaded, mounted or present, per manifest put, per referrers tag updated.
 PROGRESS_LOGGERS = (
     "ocipush.registry.writer",
+    "ocipush.registry.manifests",
     "ocipush.registry.upload",
     "ocipush.registry.attach",
 )
@@ -68,6 +65,8 @@ class _ProgressBar:
     """A tqdm byte counter for terminals; ``total`` grows as streams reveal their size."""
 
     def __init__(self) -> None:
+        from tqdm import tqdm  # noqa: PLC0415
+
         self._bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, leave=True)
 
     def __call__(self, update: ProgressUpdate) -> None:
@@ -111,6 +110,10 @@ def _explicit_registries(args: argparse.Namespace) -> list[str]:
 
 
 def _tls_config(args: argparse.Namespace) -> TlsConfig:
+    import urllib3  # noqa: PLC0415
+
+    from ocipush.registry.tls import TlsConfig  # noqa: PLC0415
+
     # The last global --tls-verify wins, as with any repeated switch.
     verify_all = next((value for value, host in reversed(args.tls_verify) if host is None), True)
     if not all(value for value, _ in args.tls_verify):
@@ -159,6 +162,8 @@ def _keychain(args: argparse.Namespace) -> DefaultKeychain:
 
 
 def _writer(args: argparse.Namespace, progress: ProgressCallback | None) -> Writer:
+    from ocipush.registry.writer import Writer  # noqa: PLC0415
+
     return Writer(
         _transport(args, _keychain(args)),
         jobs=_jobs(args),
@@ -179,12 +184,17 @@ def _progress(args: argparse.Namespace) -> ProgressCallback | None:
 
 
 def _cmd_copy(args: argparse.Namespace) -> int:
+    from ocipush.registry.referrers import copy  # noqa: PLC0415
+
     writer = _writer(args, _progress(args))
     print(copy(args.source, args.destination, writer, referrers=not args.no_referrers))
     return EXIT_OK
 
 
 def _cmd_referrers(args: argparse.Namespace) -> int:
+    from ocipush.registry.referrers import open_place, walk_referrers  # noqa: PLC0415
+    from ocipush.registry.remote import Remote  # noqa: PLC0415
+
     place = open_place(args.reference, Remote(_transport(args, _keychain(args))))
     found = walk_referrers(place, place.root())
     if args.json:
@@ -196,6 +206,10 @@ def _cmd_referrers(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from ocipush.attest.verify import key_check, keyless_check, verify  # noqa: PLC0415
+    from ocipush.registry.referrers import open_place  # noqa: PLC0415
+    from ocipush.registry.remote import Remote  # noqa: PLC0415
+
     keyless = args.certificate_identity or args.certificate_oidc_issuer
     if args.key is not None and keyless:
         raise _UsageError("--key and --certificate-identity exclude each other; give one")
@@ -224,6 +238,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _signing_override(args: argparse.Namespace) -> dict[str, dict[str, object]] | None:
     """``--sign-key`` / ``--no-sign`` replace ``[tool.ocipush.signing]`` for this run."""
+    from ocipush.attest.settings import SIGNING  # noqa: PLC0415
+
     if getattr(args, "no_sign", False):
         return {SIGNING: {}}
     if getattr(args, "sign_key", None) is not None:
@@ -232,6 +248,9 @@ def _signing_override(args: argparse.Namespace) -> dict[str, dict[str, object]] 
 
 
 def _project_run(args: argparse.Namespace) -> tuple[Project, PluginManager]:
+    from ocipush.release.distributions import BuildOptions  # noqa: PLC0415
+    from ocipush.release.publish import open_project  # noqa: PLC0415
+
     credentials = None
     if args.username is not None:
         password = _read_password(args, "the registry targets")
@@ -262,6 +281,8 @@ def _target_overrides(args: argparse.Namespace) -> list[TargetConfig] | None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from ocipush.release.publish import make_plan  # noqa: PLC0415
+
     project, manager = _project_run(args)
     plan = make_plan(project, manager, targets=_target_overrides(args), check=args.check)
     print(plan.render_json() if args.json else plan.render_table(verbose=args.verbose > 0))
@@ -269,6 +290,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace, *, local_only: bool = False) -> int:
+    from ocipush.plugins.outputs import result_document  # noqa: PLC0415
+    from ocipush.release.publish import execute, make_plan  # noqa: PLC0415
+
     project, manager = _project_run(args)
     targets = _target_overrides(args)
     if local_only:
@@ -293,6 +317,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
+    from ocipush.registry.remote import Remote  # noqa: PLC0415
+
     writer = _writer(args, None)
     ref = parse_reference(args.reference)
     target = ref.with_tag(args.new_tag)

@@ -30,7 +30,7 @@ from ocipush.oci.layout import read_layout, write_layout
 from ocipush.oci.model import Platform
 from ocipush.oci.reference import parse_reference, parse_repository
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Timeouts
+from ocipush.registry.transport import ConnectionOptions, Timeouts, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.proxy import (
@@ -103,10 +103,10 @@ def _image(seed: str) -> Image:
     return make_image({f"{seed}.txt": f"content of {seed}\n".encode()})
 
 
-def _writer(**options) -> Writer:
+def _writer(timeouts: Timeouts = Timeouts(connect=5, read=10), **options) -> Writer:
     options.setdefault("retry", FAST_RETRY)
-    options.setdefault("timeouts", Timeouts(connect=5, read=10))
-    return Writer(**options)
+    connection = ConnectionOptions(timeouts=timeouts, retry=options["retry"])
+    return Writer(Transport(connection, jobs=options.get("jobs", 4)), **options)
 
 
 def _ref(host: str, repo: str, tag: str = "v1"):

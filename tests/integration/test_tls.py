@@ -23,7 +23,7 @@ from ocipush.oci.reference import Registry, parse_reference
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.tls import TlsConfig
-from ocipush.registry.transport import Transport, bypasses_proxy
+from ocipush.registry.transport import ConnectionOptions, Transport, bypasses_proxy
 from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
@@ -43,7 +43,7 @@ def _push(host: str, repo: str, **transport_options) -> Writer:
     transport_options.setdefault("proxies", {})
     transport_options.setdefault("tls", TlsConfig.create(cert_dirs=[]))
     writer = Writer(
-        Transport(keychain=_keychain(host), **transport_options),
+        Transport(ConnectionOptions(keychain=_keychain(host), **transport_options)),
         retry=RetryPolicy(attempts=1),
     )
     writer.write(parse_reference(f"{host}/{repo}:v1"), make_image({"tls.txt": repo.encode()}))
@@ -93,7 +93,7 @@ def test_tls_verify_false_for_one_registry(tls_registry, repo_name):
 
 
 def test_tls_verify_false_never_allows_plain_http():
-    transport = Transport(tls=TlsConfig.create(verify=False), proxies={})
+    transport = Transport(ConnectionOptions(tls=TlsConfig.create(verify=False), proxies={}))
     assert not transport.connection.allows_http(Registry.parse("registry.example.com"))
 
 
@@ -264,7 +264,7 @@ def test_client_certificate_from_certs_d_is_presented(pki, tmp_path):
     for name in ("ca.crt", "client.cert", "client.key"):
         (host_dir / name).write_bytes((pki.cert_dir / name).read_bytes())
 
-    transport = Transport(tls=TlsConfig.create(cert_dirs=[tmp_path]), proxies={})
+    transport = Transport(ConnectionOptions(tls=TlsConfig.create(cert_dirs=[tmp_path]), proxies={}))
     assert transport.base_url(Registry.parse(host)) == f"https://{host}"
     thread.join(5)
     assert seen

@@ -32,6 +32,7 @@ from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.progress import ProgressUpdate
 from ocipush.registry.remote import Remote
 from ocipush.registry.retry import RetryPolicy
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Deleted, Writer
 from ocipush.testing import LocalRegistry
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
@@ -54,9 +55,12 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _writer(**options) -> Writer:
+def _writer(keychain=None, **options) -> Writer:
     options.setdefault("retry", FAST_RETRY)
-    return Writer(**options)
+    if keychain is None:
+        return Writer(**options)
+    connection = ConnectionOptions(keychain=keychain, retry=options["retry"])
+    return Writer(Transport(connection, jobs=options.get("jobs", 4)), **options)
 
 
 def _ref(host: str, repo: str, tag: str = "v1"):

@@ -16,7 +16,7 @@ from ocipush.oci.reference import Registry, Repository, parse_reference
 from ocipush.registry.auth import Token
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
@@ -33,9 +33,10 @@ def debug_logs(caplog):
     return caplog
 
 
-def _writer(keychain, **options) -> Writer:
+def _writer(keychain, jobs: int = 4, **options) -> Writer:
     options.setdefault("proxies", {})
-    return Writer(Transport(keychain=keychain, **options), retry=NO_RETRY)
+    transport = Transport(ConnectionOptions(keychain=keychain, **options), jobs=jobs)
+    return Writer(transport, jobs=jobs, retry=NO_RETRY)
 
 
 def _all_secrets(writer: Writer, host: str, repo: str) -> list[str]:
@@ -141,7 +142,7 @@ def test_a_redirect_to_another_host_gets_no_authorization(
         lambda request: Respond(307, {"Location": f"{storage.url}/blob?X-Amz-Signature=sig"}),
     )
     keychain = StaticKeychain({front.host: Credentials(HTPASSWD_USER, HTPASSWD_PASSWORD, "t")})
-    transport = Transport(keychain=keychain, proxies={})
+    transport = Transport(ConnectionOptions(keychain=keychain, proxies={}))
     session = transport.session(Repository(Registry.parse(front.host), repo_name))
 
     with session.fetch(session.blobs(f"sha256:{'0' * 64}"), what="fetch") as stream:
@@ -198,7 +199,8 @@ def _request(transport: Transport) -> None:
 def test_credentials_over_plain_http_off_loopback_are_refused(challenge):
     pool = _FakePool(challenge)
     keychain = StaticKeychain({HOST: Credentials(USER, PASSWORD, source="test")})
-    transport = Transport(keychain=keychain, insecure=[HOST], pool=pool)  # type: ignore[arg-type]
+    options = ConnectionOptions(keychain=keychain, insecure=(HOST,))
+    transport = Transport(options, pool=pool)  # type: ignore[arg-type]
 
     with pytest.raises(AuthError) as caught:
         _request(transport)
@@ -215,12 +217,10 @@ def test_credentials_over_plain_http_off_loopback_are_refused(challenge):
 def test_credentials_over_plain_http_are_sent_when_allowed(challenge):
     pool = _FakePool(challenge)
     keychain = StaticKeychain({HOST: Credentials(USER, PASSWORD, source="test")})
-    transport = Transport(
-        keychain=keychain,
-        insecure=[HOST],
-        allow_credentials_over_http=[HOST],
-        pool=pool,  # type: ignore[arg-type]
+    options = ConnectionOptions(
+        keychain=keychain, insecure=(HOST,), allow_credentials_over_http=(HOST,)
     )
+    transport = Transport(options, pool=pool)  # type: ignore[arg-type]
 
     _request(transport)
 

@@ -6,7 +6,7 @@ from ocipush.oci.reference import Registry, Repository, parse_reference
 from ocipush.registry.keychain import ANONYMOUS, Credentials
 from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.session import PULL, PUSH, Access
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
 
@@ -29,10 +29,14 @@ class _PerRepository:
         return ANONYMOUS
 
 
+def _transport(keychain: _PerRepository) -> Transport:
+    return Transport(ConnectionOptions(keychain=keychain, proxies={}))
+
+
 def test_a_session_resolves_credentials_once_for_all_its_requests(registry, repo_name):
     repository = parse_reference(f"{registry.host}/{repo_name}").repository
     keychain = _PerRepository({})
-    session = Transport(keychain=keychain, proxies={}).session(repository, PUSH)
+    session = _transport(keychain).session(repository, PUSH)
 
     for _ in range(3):
         session.request("HEAD", session.blobs(ABSENT), expected=(404,))
@@ -53,7 +57,7 @@ def test_session_scopes_lead_with_its_own_and_keep_only_same_credentials(registr
     )
     run = [Access(bobs, PUSH), Access(also_mine, PUSH), Access(mine, PUSH), Access(source, PULL)]
 
-    session = Transport(keychain=keychain, proxies={}).session(mine, PUSH, also=run)
+    session = _transport(keychain).session(mine, PUSH, also=run)
 
     assert session.credentials == alice
     assert session.scopes == (
@@ -87,9 +91,7 @@ def test_one_push_to_repositories_with_different_credentials_uses_each_ones_own(
         parse_reference(f"{registry.host}/{repo_name}/{user}/app:v1"): image
         for user in ("alice", "bob")
     }
-    writer = Writer(
-        Transport(keychain=keychain, proxies={}), retry=RetryPolicy(attempts=1, initial_delay=0)
-    )
+    writer = Writer(_transport(keychain), retry=RetryPolicy(attempts=1, initial_delay=0))
 
     descriptors = writer.multi_write(refs)
 

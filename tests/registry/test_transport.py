@@ -11,7 +11,7 @@ from ocipush.errors import RegistryError
 from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Transport, redact_url
+from ocipush.registry.transport import ConnectionOptions, Transport, redact_url
 from support.proxy import FakeRequest, Proxy, Respond, Rule
 
 # -- redact_url ---------------------------------------------------------------------------------
@@ -101,10 +101,9 @@ def test_retry_after_is_read_from_the_error(registry, proxy_factory):
     body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
     proxy.add_rule(Rule(Respond(429, {"Retry-After": "3"}, body), method="GET", path="/tags/"))
 
+    once = _session(Transport(ConnectionOptions(retry=RetryPolicy(attempts=1))), proxy.host, "a")
     with pytest.raises(RegistryError) as caught:
-        _session(Transport(retry=RetryPolicy(attempts=1)), proxy.host, "a").request(
-            "GET", "/v2/a/tags/list"
-        )
+        once.request("GET", "/v2/a/tags/list")
 
     assert caught.value.retry_after == 3.0
     assert caught.value.temporary
@@ -178,7 +177,7 @@ def test_credentials_are_not_sent_to_a_redirect_on_another_port():
         keychain = StaticKeychain(
             {fake_registry.host: Credentials(username="alice", password="pw", source="test")}
         )
-        transport = Transport(keychain=keychain)
+        transport = Transport(ConnectionOptions(keychain=keychain))
 
         session = _session(transport, fake_registry.host, "a")
         with session.fetch(session.blobs(digest), what="get blob") as reader:

@@ -19,7 +19,7 @@ from ocipush.oci.images import manifest_of
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.auth import REFRESH_TOKEN_USER
 from ocipush.registry.keychain import Credentials, StaticKeychain
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.personalities import gar, harbor
@@ -43,7 +43,9 @@ class Hosted:
 
     def writer(self, **transport_options) -> Writer:
         keychain = StaticKeychain({self.proxy.host: Credentials(USER, PASSWORD, source="test")})
-        return Writer(Transport(keychain=keychain, proxies={}, **transport_options))
+        return Writer(
+            Transport(ConnectionOptions(keychain=keychain, proxies={}, **transport_options))
+        )
 
     def check(self, repo_name: str, image) -> None:
         raw = skopeo_inspect_raw(f"{self.registry.host}/{repo_name}:v1", creds=(USER, PASSWORD))
@@ -189,7 +191,7 @@ def test_acr_a_refresh_token_as_password_of_the_null_user_uses_the_refresh_flow(
     )
     image = make_image({"acr.txt": b"refresh\n"})
 
-    writer = Writer(Transport(keychain=keychain, proxies={}))
+    writer = Writer(Transport(ConnectionOptions(keychain=keychain, proxies={})))
     writer.write(parse_reference(f"{registry.host}/{repo_name}:v1"), image)
 
     raw = skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1", creds=(USER, PASSWORD))

@@ -14,7 +14,7 @@ from ocipush.oci.model import Platform
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.remote import Remote
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.personalities import artifactory, docker_hub, ecr, gitlab, quay
@@ -96,7 +96,7 @@ def test_docker_hub_a_pull_limit_429_says_when_it_resets_and_that_head_is_free(
         )
     )
     quick = RetryPolicy(attempts=2, initial_delay=0.001, max_delay=0.01, retry_after_cap=0.01)
-    remote = Remote(Transport(retry=quick, proxies={}))
+    remote = Remote(Transport(ConnectionOptions(retry=quick, proxies={})))
 
     with pytest.raises(RegistryError) as caught:
         remote.get(parse_reference(f"{proxy.host}/{repo_name}:v1"))

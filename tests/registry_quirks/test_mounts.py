@@ -12,7 +12,7 @@ from ocipush.oci.images import manifest_of
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.remote import Remote
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.tools import skopeo_inspect_raw
@@ -22,7 +22,7 @@ OWNER, USER = ("owner", "owner-pw"), ("pusher", "pusher-pw")
 
 def _writer(host: str, user: tuple[str, str]) -> Writer:
     keychain = StaticKeychain({host: Credentials(*user, source="test")})
-    return Writer(Transport(keychain=keychain, proxies={}))
+    return Writer(Transport(ConnectionOptions(keychain=keychain, proxies={})))
 
 
 def test_a_mount_refused_for_its_source_uploads_without_asking_for_that_scope_again(

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.metadata
 import ipaddress
 import logging
-import platform
+import sys
 import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import urllib3
@@ -30,6 +28,7 @@ from ocipush.errors import TEMPORARY_STATUSES, RegistryError, TransportError
 from ocipush.oci.reference import Registry
 from ocipush.registry.answers import check_ping
 from ocipush.registry.auth import Challenge, parse_challenges
+from ocipush.registry.options import Timeouts
 from ocipush.registry.retry import RequestRetry, RetryPolicy, parse_retry_after
 from ocipush.registry.tls import TlsConfig
 
@@ -41,8 +40,9 @@ __all__ = ["USER_AGENT", "Connection", "Timeouts", "bypasses_proxy", "redact_url
 log = logging.getLogger(__name__)
 
 USER_AGENT = (
-    f"ocipush/{__version__} python/{platform.python_version()} "
-    f"urllib3/{importlib.metadata.version('urllib3')}"
+    # From the modules already loaded: reading package metadata would cost every start.
+    f"ocipush/{__version__} python/{'.'.join(map(str, sys.version_info[:3]))} "
+    f"urllib3/{getattr(urllib3, '__version__', 'unknown')}"
 )
 #: Query parameters that carry no secret and help when reading a log or an error.
 _SAFE_QUERY = frozenset({"digest", "mount", "from", "n", "last", "service", "scope"})
@@ -62,18 +62,6 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rpartition("@")[2]  # never show userinfo
     query = urllib.parse.urlencode(safe, safe="*:/,")
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds to wait for a connection and for each read; generous for slow registries.
-
-    Defaults: 10 s to connect, 120 s for each read (a registry may take a while to answer
-    the final PUT of a large blob while it verifies the digest).
-    """
-
-    connect: float = 10.0
-    read: float = 120.0
 
 
 class _RedactUrls(logging.Filter):

@@ -17,7 +17,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 import urllib3
@@ -33,17 +32,12 @@ from ocipush.errors import (
 from ocipush.oci.reference import Registry, Repository, is_loopback
 from ocipush.registry.answers import check_api_answer
 from ocipush.registry.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
-from ocipush.registry.connection import (
-    Connection,
-    Timeouts,
-    bypasses_proxy,
-    redact_url,
-)
-from ocipush.registry.keychain import ANONYMOUS, Credentials, Keychain
+from ocipush.registry.connection import Connection, bypasses_proxy, redact_url
+from ocipush.registry.keychain import ANONYMOUS, Credentials
+from ocipush.registry.options import ConnectionOptions, Timeouts
 from ocipush.registry.ratelimit import RateLimitLog, explain_429
-from ocipush.registry.retry import RetryPolicy, parse_retry_after
+from ocipush.registry.retry import parse_retry_after
 from ocipush.registry.session import PULL, Access, Session
-from ocipush.registry.tls import TlsConfig
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
@@ -73,55 +67,37 @@ class Transport:
     a docker config apply); authentication state is kept per registry and credentials, so
     every session using the same credentials shares tokens.
 
-    :param keychain: where credentials come from; anonymous when ``None``.
-    :param insecure: registry hosts that may be reached over plain http (loopback always may).
-        This never switches off certificate verification over https (see ``tls``).
-    :param allow_credentials_over_http: registry hosts to which credentials and tokens may
-        be sent over plain http although they are not loopback (and to their token realm).
-    :param tls: CA files, ``certs.d`` directories and verification switches; by default the
-        system CAs plus docker's and podman's ``certs.d`` directories.
-    :param proxies: ``{"http": URL, "https": URL, "no": "host,.domain"}``; by default from
-        ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` (see :func:`bypasses_proxy`).
-    :param password_grant: get tokens with an OAuth2 password grant instead of GET + Basic.
+    :param options: how to reach registries (credentials, plain http, TLS, proxies,
+        timeouts, retries).
     :param jobs: the number of concurrent requests expected; bounds connections per host.
-    :param timeouts: connect and read timeouts.
     :param pool: a PoolManager for every request instead of per-host ones (then ``tls`` and
         ``proxies`` are the pool's business).
     :param clock: seconds since the epoch, for token expiry.
-    :param retry: how often and how long apart an idempotent request is sent again after a
-        reset connection or a busy answer (the retry layer, :class:`RequestRetry`).
     """
 
     def __init__(
         self,
+        options: ConnectionOptions = ConnectionOptions(),
         *,
-        keychain: Keychain | None = None,
-        insecure: Iterable[str] = (),
-        allow_credentials_over_http: Iterable[str] = (),
-        tls: TlsConfig | None = None,
-        proxies: Mapping[str, str] | None = None,
-        password_grant: bool = False,
         jobs: int = 4,
-        timeouts: Timeouts = Timeouts(),
         pool: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.time,
-        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        self.retry = retry
+        self.retry = options.retry
         self.connection = Connection(
-            insecure=insecure,
-            tls=tls,
-            proxies=proxies,
+            insecure=options.insecure,
+            tls=options.tls,
+            proxies=options.proxies,
             jobs=jobs,
-            timeouts=timeouts,
+            timeouts=options.timeouts,
             pool=pool,
-            retry=retry,
+            retry=options.retry,
         )
-        self._keychain = keychain
+        self._keychain = options.keychain
         self._plain_credentials = {
-            Registry.parse(host).host for host in allow_credentials_over_http
+            Registry.parse(host).host for host in options.allow_credentials_over_http
         }
-        self._password_grant = password_grant
+        self._password_grant = options.password_grant
         self._clock = clock
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Credentials], RegistryAuth] = {}
@@ -139,7 +115,7 @@ class Transport:
         """The credentials the keychain gives for ``repository`` (or all of ``registry``)."""
         if self._keychain is None:
             return ANONYMOUS
-        found = self._keychain.resolve(registry, repository)
+        found = self._resolve(registry, repository)
         key = (str(repository or registry), found.source)
         with self._lock:
             first = key not in self._announced
@@ -148,6 +124,9 @@ class Transport:
             # INFO, so `-v` says where credentials came from; never what they are.
             log.info("credentials for %s: %s", key[0], found.source)
         return found
+
+    def _resolve(self, registry: Registry, repository: Repository | None) -> Credentials:
+        return ANONYMOUS if self._keychain is None else self._keychain.resolve(registry, repository)
 
     def auth(self, registry: Registry, repository: Repository | None = None) -> RegistryAuth:
         """The authentication state for ``repository``'s credentials on ``registry``."""
@@ -185,7 +164,8 @@ class Transport:
             other = access.repository
             if other.registry != registry or access.scope in scopes:
                 continue
-            if other == repository or self.credentials(registry, other) == auth.credentials:
+            # Asked quietly: only the session's own source is worth a line at -v.
+            if other == repository or self._resolve(registry, other) == auth.credentials:
                 scopes.append(access.scope)
         return Session(self, repository, auth, tuple(scopes))
 
@@ -498,32 +478,3 @@ def _error(
 
 def _same_host(url: str, registry: Registry) -> bool:
     return urllib.parse.urlsplit(url).netloc.lower() == registry.host
-
-
-@dataclass(frozen=True)
-class ConnectionOptions:
-    """How to reach registries: what a :class:`Transport` is made from, minus the pool.
-
-    Front ends build one from their flags; plugins turn it into a transport with
-    :meth:`transport` so that every connection of a run honours the same choices.
-    """
-
-    keychain: Keychain | None = None
-    insecure: tuple[str, ...] = ()
-    allow_credentials_over_http: tuple[str, ...] = ()
-    tls: TlsConfig | None = None
-    timeouts: Timeouts = Timeouts()
-    #: Retries of one idempotent request, and (in the writer) of a whole blob upload.
-    retry: RetryPolicy = RetryPolicy()
-
-    def transport(self, *, jobs: int = 4, insecure: Iterable[str] = ()) -> Transport:
-        """A transport with these options, plus more hosts allowed plain http."""
-        return Transport(
-            keychain=self.keychain,
-            insecure=(*self.insecure, *insecure),
-            allow_credentials_over_http=self.allow_credentials_over_http,
-            tls=self.tls,
-            jobs=jobs,
-            timeouts=self.timeouts,
-            retry=self.retry,
-        )

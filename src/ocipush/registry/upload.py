@@ -66,11 +66,28 @@ def blob_retryable(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class UploadOptions:
-    """How blobs go up: when to chunk, how big a chunk is, how often to try again."""
+    """How blobs go up: when to chunk, how big a chunk is, how often to try again, and
+    whether a blob whose digest is declared is hashed on the way as well."""
 
     chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retry: RetryPolicy = RetryPolicy()
+    hash_known_digests: bool = True
+
+
+class _Counter(Hasher):
+    """Counts the bytes of a blob whose digest is declared, without hashing them: the
+    registry checks that digest on the commit PUT and refuses other bytes."""
+
+    def __init__(self, declared: Digest) -> None:
+        super().__init__(declared.algorithm)
+        self.declared = declared
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def digest(self) -> Digest:
+        return self.declared
 
 
 def blob_exists(
@@ -137,7 +154,7 @@ class BlobUpload:
         self.blob = blob
         self.options = options
         self.location = ""
-        self.hasher = Hasher(blob.digest.algorithm if blob.digest else "sha256")
+        self.hasher = self._new_hasher()
         self.offset = 0
         self.counted = 0
 
@@ -183,8 +200,16 @@ class BlobUpload:
         """Give back what an earlier attempt counted, and hash from byte 0 again."""
         self.run.tracker.take_back(self.counted)
         self.counted = 0
-        self.hasher = Hasher(self.hasher.algorithm)
+        self.hasher = self._new_hasher()
         self.offset = 0
+
+    def _new_hasher(self) -> Hasher:
+        """A hasher of the bytes sent, or only their counter when the digest is declared
+        and :attr:`UploadOptions.hash_known_digests` is off."""
+        digest = self.blob.digest
+        if digest is None:
+            return Hasher()
+        return Hasher(digest.algorithm) if self.options.hash_known_digests else _Counter(digest)
 
     def _settled(self, outcome: set[Digest]) -> None:
         """Count a blob that needs no bytes sent (present, or mounted) as complete."""

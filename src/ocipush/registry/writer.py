@@ -3,39 +3,38 @@
 Order is what keeps a registry consistent: every blob an image references is in place before
 its manifest is put, every child before its index, and the tag last. A push that fails at
 any point therefore leaves the tag where it was. Each blob goes up as one
-:class:`~ocipush.registry.upload.BlobUpload`; a manifest with a subject is made findable by
-:mod:`ocipush.registry.attach`; the state of one call is a :class:`~ocipush.registry.run.PushRun`.
+:class:`~ocipush.registry.upload.BlobUpload`; each manifest goes up through
+:func:`~ocipush.registry.manifests.put_manifest` (which makes one with a subject findable);
+the state of one call is a :class:`~ocipush.registry.run.PushRun`, holding the session of
+each target repository.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ocipush.errors import (
-    ManifestError,
     OcipushError,
     PushInterruptedError,
-    RegistryError,
 )
-from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.model import Descriptor, Index, Manifest
 from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Reference, Registry, Repository
-from ocipush.registry.attach import update_referrers
 from ocipush.registry.delete import Deleted, delete_reference
-from ocipush.registry.keychain import Keychain
 from ocipush.registry.limits import UploadLimits
+from ocipush.registry.manifests import put_manifest
 from ocipush.registry.progress import ProgressCallback
 from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.run import PushResult, PushRun, head_manifest_digest
 from ocipush.registry.session import PULL, PUSH, Access
-from ocipush.registry.transport import Timeouts, Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.upload import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CHUNK_THRESHOLD,
@@ -121,16 +120,21 @@ def _streams(item: Taggable) -> bool:
 class Writer:
     """Pushes images, indexes, blobs and tags to registries.
 
-    :param transport: shares connections and credentials between writers; one is made
-        from ``keychain``, ``insecure``, ``jobs`` and ``timeouts`` when not given.
+    :param transport: the registry client (made from one
+        :class:`~ocipush.registry.transport.ConnectionOptions`), sharing connections and
+        credentials between writers; by default anonymous with the default options.
     :param jobs: how many blobs (and index children) go up at once.
     :param allow_nondistributable_artifacts: upload foreign/nondistributable layers too.
     :param chunk_threshold: blobs larger than this are sent in resumable chunks
         (``None`` disables chunking).
     :param chunk_size: the size of those chunks.
+    :param hash_known_digests: hash the bytes of a blob whose digest is declared as they
+        are sent, and refuse to commit other bytes; off, only their count is checked and
+        the registry's check of the digest on the commit PUT is relied upon. Blobs of
+        unknown digest (streamed layers) are always hashed.
     :param retry: how a whole blob upload (and a tag PUT) is retried after a temporary
         failure; by default the transport's policy, which also repeats each idempotent
-        request on its own (``Transport(retry=...)``).
+        request on its own (``ConnectionOptions.retry``).
     :param progress: called with a :class:`~ocipush.registry.progress.ProgressUpdate` on
         every change.
     """
@@ -139,31 +143,27 @@ class Writer:
         self,
         transport: Transport | None = None,
         *,
-        keychain: Keychain | None = None,
-        insecure: Sequence[str] = (),
         jobs: int = 4,
-        timeouts: Timeouts = Timeouts(),
         allow_nondistributable_artifacts: bool = False,
         chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        hash_known_digests: bool = True,
         retry: RetryPolicy | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.transport = transport or Transport(
-            keychain=keychain,
-            insecure=insecure,
-            jobs=jobs,
-            timeouts=timeouts,
-            retry=retry or RetryPolicy(),
+            ConnectionOptions(retry=retry or RetryPolicy()), jobs=jobs
         )
         self.jobs = jobs
         self.allow_nondistributable = allow_nondistributable_artifacts
         #: What happens to each blob; targets' plans ask the same policy.
         self.policy = BlobPolicy(allow_nondistributable_artifacts)
         self.retry = retry or self.transport.retry
-        self.upload_options = UploadOptions(chunk_threshold, chunk_size, self.retry)
+        self.upload_options = UploadOptions(
+            chunk_threshold, chunk_size, self.retry, hash_known_digests
+        )
         #: What each registry accepts for uploads, learnt from its answers.
         self.upload_limits = UploadLimits()
         self.progress = progress
@@ -234,7 +234,7 @@ class Writer:
         self.last_result = push.result
         try:
             self._open_sessions(push, {ref.repository: []})
-            return self._put_manifest(push, ref.repository, ref.identifier, document)
+            return put_manifest(push, ref.repository, ref.identifier, document, self.retry)
         finally:
             push.close()
 
@@ -290,8 +290,8 @@ class Writer:
                 elif ref.digest is None and ref.tag is not None:
                     push.tagging = True
                     try:
-                        descriptor = self._put_manifest(
-                            push, ref.repository, ref.tag, document, first_put=False
+                        descriptor = put_manifest(
+                            push, ref.repository, ref.tag, document, self.retry, first_put=False
                         )
                     except OcipushError as error:
                         moved = tags[: tags.index(ref)]
@@ -363,17 +363,20 @@ class Writer:
                 if isinstance(node.item, Image) and node.item in streaming
             ]
         )
+        denied = functools.partial(self._upload_denied_blobs, push)
         # Phase 3: children by digest, deepest first, each level in parallel.
         for height in sorted({n.height for n in todo if n.height > 0}):
             level = [n for n in todo if n.height == height]
             push.run_all(
                 [
                     push.executor.submit(
-                        self._put_manifest,
+                        put_manifest,
                         push,
                         n.repository,
                         str(manifest_of(n.item).digest),
                         manifest_of(n.item),
+                        self.retry,
+                        missing_blobs=denied,
                     )
                     for n in level
                 ]
@@ -384,7 +387,14 @@ class Writer:
         for ref, item in items.items():
             document = manifest_of(item)
             if (ref.repository, document.digest) not in put_by_digest:
-                self._put_manifest(push, ref.repository, str(document.digest), document)
+                put_manifest(
+                    push,
+                    ref.repository,
+                    str(document.digest),
+                    document,
+                    self.retry,
+                    missing_blobs=denied,
+                )
                 put_by_digest.add((ref.repository, document.digest))
 
     def _open_sessions(self, push: PushRun, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
@@ -455,18 +465,16 @@ class Writer:
             push.blob_tasks[key] = future
             return future
 
+    # -- manifests that name blobs the registry denied having ------------------------------
+
     def _upload_denied_blobs(
-        self, push: PushRun, repository: Repository, document: Manifest | Index, error: Exception
+        self, push: PushRun, repository: Repository, document: Manifest
     ) -> bool:
         """After ``MANIFEST_BLOB_UNKNOWN``: upload the blobs of ``document`` that a HEAD
         called present, and confirm such HEADs from now on (Artifactory, gardener/cc-utils#1752).
 
         :return: whether any blob went up, so the manifest is worth putting again.
         """
-        if not isinstance(error, RegistryError) or "MANIFEST_BLOB_UNKNOWN" not in error.codes:
-            return False
-        if not isinstance(document, Manifest):
-            return False
         named = {document.config.digest, *(layer.digest for layer in document.layers)}
         with push.lock:
             believed = [
@@ -495,103 +503,3 @@ class Writer:
                 self.upload_limits,
             )()
         return True
-
-    # -- manifests ------------------------------------------------------------------------
-
-    def _put_manifest(
-        self,
-        push: PushRun,
-        repository: Repository,
-        identifier: str,
-        document: Manifest | Index,
-        *,
-        first_put: bool = True,
-    ) -> Descriptor:
-        """PUT ``document`` at ``identifier``; ``first_put=False`` for more tags of a
-        manifest already put, which count no progress and leave the referrers alone."""
-        session = push.sessions[repository]
-        if first_put:
-            push.tracker.add_total(len(document.raw))
-        where = (
-            f"{repository.name}:{identifier}"
-            if ":" not in identifier
-            else (f"{repository.name}@{identifier}")
-        )
-
-        def put() -> str | None:
-            try:
-                response = session.request(
-                    "PUT",
-                    session.manifests(identifier),
-                    headers={"Content-Type": document.media_type},
-                    body=document.raw,
-                    expected=(200, 201),
-                    what=f"put manifest {where}",
-                    idempotent=by_digest,
-                )
-            except RegistryError as error:
-                error.hint = error.hint or _refusal_hint(error, where, document, by_digest)
-                raise
-            _verify_put(where, document, response.headers.get("Docker-Content-Digest"))
-            return response.headers.get("OCI-Subject")
-
-        # By digest the retry layer repeats the PUT itself; a tag PUT is retried here.
-        by_digest = ":" in identifier
-        if not by_digest:
-            subject_header = self.retry.call(
-                put, what=f"put manifest {where}", cancelled=push.cancelled
-            )
-        else:
-            try:
-                subject_header = put()
-            except RegistryError as error:
-                if not self._upload_denied_blobs(push, repository, document, error):
-                    raise
-                subject_header = put()
-        if first_put:
-            push.tracker.advance(len(document.raw))
-        descriptor = document.descriptor()
-        with push.lock:
-            push.result.manifests[where] = descriptor
-        log.info("%s: put manifest %s", where, descriptor.digest)
-        if first_put and document.subject is not None and subject_header is None:
-            update_referrers(session, push, document, self.retry)
-        return descriptor
-
-
-def _refusal_hint(
-    error: RegistryError, where: str, document: Manifest | Index, by_digest: bool
-) -> str | None:
-    """What to do about a manifest PUT a registry refused for a reason of its own."""
-    if "TAG_INVALID" in error.codes and not by_digest:
-        # ECR's immutable repositories (osscontainertools/kaniko#204).
-        return (
-            f"{where} already exists and the registry does not move it (an immutable tag); "
-            "publish under a new tag, or make the repository's tags mutable"
-        )
-    if (
-        error.status in (400, 415)
-        and isinstance(document, Manifest)
-        and document.config.media_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG)
-    ):
-        # Quay accepts only the artifact types it is configured for (quay/quay#2659).
-        kind = document.artifact_type or document.config.media_type
-        return (
-            f"the registry may not accept artifacts of type {kind} (config media type "
-            f"{document.config.media_type}): allow that type in the registry (Quay: "
-            "ALLOWED_OCI_ARTIFACT_TYPES) or give the artifact a type it accepts "
-            "(artifact-type in [[tool.ocipush.artifacts]])"
-        )
-    return None
-
-
-def _verify_put(where: str, document: Manifest | Index, header: str | None) -> None:
-    if header and header != str(document.digest):
-        # Manifests go up by digest before any tag, so this is caught on a tag only
-        # when the registry answered the digest PUT and the tag PUT differently.
-        tag_note = "" if "@" in where else "; the tag now points at what it stored"
-        raise ManifestError(
-            where,
-            f"the registry stored the manifest as {header}, but the bytes sent hash to "
-            f"{document.digest}{tag_note}",
-        )
