@@ -18,11 +18,11 @@ from ocipush.errors import AuthError
 from ocipush.oci.images import manifest_of
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.auth import REFRESH_TOKEN_USER
-from ocipush.registry.keychain import Credentials, StaticKeychain
+from ocipush.registry.keychain import Credentials, DefaultKeychain, StaticKeychain
 from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
-from support.personalities import gar, harbor
+from support.personalities import EcrPassword, ecr_basic, gar, harbor
 from support.proxy import Proxy, ReplaceHeader, Respond, Rule
 from support.token_server import TokenServer
 from support.tools import skopeo_inspect_raw
@@ -198,3 +198,29 @@ def test_acr_a_refresh_token_as_password_of_the_null_user_uses_the_refresh_flow(
     assert raw == manifest_of(image).raw
     used = tokens.requests[before]
     assert (used.method, used.grant_type, used.username) == ("POST", "refresh_token", USER)
+
+
+def test_ecr_a_basic_password_that_expires_mid_push_is_asked_for_again(
+    registry, proxy_factory, repo_name
+):
+    password = EcrPassword(rotate_after=4)
+    proxy = ecr_basic(proxy_factory(registry.url), password)
+    asked: list[str] = []
+
+    def aws_cli(host, repository):
+        # What a plugin running `aws ecr get-login-password` returns: the current password.
+        asked.append(password.password)
+        return Credentials("AWS", password.password, source="aws ecr get-login-password")
+
+    keychain = DefaultKeychain(providers=[aws_cli], environ={"HOME": "/nonexistent"})
+    image = make_image({"a.txt": b"a\n", "b.txt": b"b\n"})
+    writer = Writer(Transport(ConnectionOptions(keychain=keychain, proxies={})), jobs=1)
+
+    writer.write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
+
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == manifest_of(image).raw
+    assert password.generation == 2
+    assert asked == ["ecr-password-1", "ecr-password-2"]
+    # Only the requests between the expiry and the new password were refused.
+    refused = [e for e in proxy.exchanges if e.status == 401]
+    assert len(refused) == 2  # the ping without credentials, then the expired password

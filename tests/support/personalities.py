@@ -13,6 +13,7 @@ cannot produce.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -26,10 +27,12 @@ from support.proxy import FakeRequest, Proxy, Relayed, Respond, Rewrite, Rule
 
 __all__ = [
     "PERSONALITIES",
+    "EcrPassword",
     "ReferrersApi",
     "artifactory",
     "docker_hub",
     "ecr",
+    "ecr_basic",
     "gar",
     "ghcr",
     "gitlab",
@@ -153,6 +156,54 @@ def ecr(proxy: Proxy, *, immutable: bool = False) -> Proxy:
         )
 
     proxy.add_rule(Rule(Rewrite(patch), method="PATCH", path=_UPLOAD, times=None))
+    return proxy
+
+
+class EcrPassword:
+    """ECR's Basic challenge for the ``AWS`` user with a password that expires
+    (regclient/regclient#709): after ``rotate_after`` accepted requests the password changes,
+    and only the new one is accepted, as when a 12-hour password runs out mid-push."""
+
+    challenge = 'Basic realm="https://ecr.example",service="ecr.amazonaws.com"'
+
+    def __init__(self, *, rotate_after: int) -> None:
+        self.generation = 1
+        self.rotate_after = rotate_after
+        self.accepted = 0
+        self._lock = threading.Lock()
+
+    @property
+    def password(self) -> str:
+        return f"ecr-password-{self.generation}"
+
+    def refuses(self, request: FakeRequest) -> bool:
+        expected = "Basic " + base64.b64encode(f"AWS:{self.password}".encode()).decode()
+        with self._lock:
+            if request.headers.get("Authorization") != expected:
+                return True
+            self.accepted += 1
+            if self.accepted == self.rotate_after:
+                self.generation += 1
+            return False
+
+
+def ecr_basic(proxy: Proxy, password: EcrPassword) -> Proxy:
+    """ECR's Basic authentication in front of an open registry."""
+    proxy.add_rule(
+        Rule(
+            _json_error(
+                401,
+                "UNAUTHORIZED",
+                "authentication required",
+                **{
+                    "WWW-Authenticate": password.challenge,
+                    "Docker-Distribution-API-Version": "registry/2.0",
+                },
+            ),
+            when=password.refuses,
+            times=None,
+        )
+    )
     return proxy
 
 

@@ -235,6 +235,16 @@ class RegistryAuth:
             return f"the token from {creds.source}"
         return "anonymous"
 
+    def renew(self, credentials: Credentials) -> bool:
+        """Use ``credentials`` from now on, if they are new; whether they were."""
+        with self._lock:
+            if credentials == self.credentials or credentials.anonymous:
+                return False
+            self.credentials = credentials
+            self._tokens.clear()
+            self._refresh_token = None
+            return True
+
     def verify(self) -> None:
         """Check the credentials with a token exchange for no scope (``login`` does this).
 

@@ -154,6 +154,15 @@ class DefaultKeychain:
                 logger.debug("credentials for %s: %s", repository or registry, found.source)
         return found
 
+    def refresh(self, registry: Registry) -> Credentials:
+        """Forget what was found for ``registry`` and look again: a helper or plugin then
+        hands out a new short-lived password (ECR's last 12 hours, regclient/regclient#709).
+        """
+        with self._lock:
+            for key in [key for key in self._resolved if key[0] == registry]:
+                del self._resolved[key]
+        return self.resolve(registry)
+
     def _lookup(self, registry: Registry, repository_path: str | None) -> Credentials:
         if explicit := self._explicit.get(registry.host):
             return explicit

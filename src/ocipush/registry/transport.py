@@ -146,6 +146,20 @@ class Transport:
                 )
             return found
 
+    def _renew_basic(self, registry: Registry, auth: RegistryAuth) -> bool:
+        """After a 401 to Basic credentials: ask the keychain again, since the password may
+        have expired (ECR's ``AWS`` user with a 12-hour password, regclient/regclient#709);
+        whether new credentials came."""
+        challenge = auth.challenge
+        refresh = getattr(self._keychain, "refresh", None)
+        if challenge is None or challenge.scheme != "basic" or refresh is None:
+            return False
+        fresh = refresh(registry)
+        if not isinstance(fresh, Credentials) or not auth.renew(fresh):
+            return False
+        log.info("credentials for %s renewed from %s", registry.host, fresh.source)
+        return True
+
     def session(
         self, repository: Repository, actions: str = PULL, *, also: Iterable[Access] = ()
     ) -> Session:
@@ -289,6 +303,15 @@ class Transport:
                     f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
                 ) from None
             if response.status == 401 and attempt == 0 and reauthenticate:
+                if self._renew_basic(registry, auth):
+                    response.drain_conn()
+                    response.release_conn()
+                    if replayable:
+                        continue
+                    raise _StaleTokenError(
+                        f"{what or method}: {registry.host} refused the password; got a new "
+                        "one from the credential source, retrying"
+                    )
                 widened = _reauthenticate(auth, response, scopes) if replayable else None
                 if widened is not None:
                     response.drain_conn()
