@@ -121,8 +121,19 @@ def _tag_exists(proxy: Proxy, request: FakeRequest) -> bool:
 
 
 def ecr(proxy: Proxy, *, immutable: bool = False) -> Proxy:
-    """ECR: PATCH answered 201 with a Range stuck at the first chunk's end; with
-    ``immutable``, a tag once written is never written again."""
+    """ECR: PATCH answered 201 with a Range stuck at the first chunk's end; a manifest
+    media type with parameters refused; with ``immutable``, a tag once written is never
+    written again."""
+    # aws/containers-roadmap#2306, #2783: `;version=` parameters get 405 UNSUPPORTED.
+    proxy.add_rule(
+        Rule(
+            _json_error(405, "UNSUPPORTED", "Invalid JSON syntax"),
+            method="PUT",
+            path=r"/manifests/",
+            when=lambda request: ";" in request.headers.get("Content-Type", ""),
+            times=None,
+        )
+    )
     if immutable:
         # osscontainertools/kaniko#204, moby/buildkit#3776: an immutable repository refuses
         # any PUT of an existing tag, even of the manifest it already names.
@@ -377,8 +388,21 @@ def gitlab(proxy: Proxy) -> Proxy:
     return proxy
 
 
+def _content_type_mismatch(request: FakeRequest) -> Respond | None:
+    """415 for a manifest whose Content-Type is not its own ``mediaType``, else upstream."""
+    try:
+        declared = json.loads(request.body).get("mediaType")
+    except (ValueError, AttributeError):
+        declared = None
+    if declared is not None and request.headers.get("Content-Type") == declared:
+        return None
+    return _json_error(415, "MANIFEST_INVALID", "Content-Type does not match the manifest")
+
+
 def zot(proxy: Proxy) -> Proxy:
-    """Zot: manifests over 4 MiB refused with 413 (project-zot/zot pkg/api/routes.go)."""
+    """Zot: manifests over 4 MiB refused with 413, and a ``Content-Type`` other than the
+    body's ``mediaType`` with 415 (project-zot/zot pkg/api/routes.go)."""
+    proxy.route("PUT", r"/v2/.+/manifests/[^/?]+", _content_type_mismatch)
     proxy.add_rule(
         Rule(
             _json_error(413, "MANIFEST_INVALID", "manifest too large"),
