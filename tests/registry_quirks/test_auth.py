@@ -8,8 +8,6 @@ a hosted registry does while the real ones check every token and store every byt
 from __future__ import annotations
 
 import json
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
 import pytest
@@ -171,20 +169,7 @@ def test_acr_a_refresh_token_as_password_of_the_null_user_uses_the_refresh_flow(
         users={USER: PASSWORD}, grants={USER: {"*": {"pull", "push"}}}, refresh_tokens=True
     )
     # What `az acr login --expose-token` hands out: a refresh token for the null user.
-    form = urllib.parse.urlencode(
-        {
-            "grant_type": "password",
-            "username": USER,
-            "password": PASSWORD,
-            "service": tokens.service,
-            "client_id": "test",
-            "access_type": "offline",
-            "scope": "",
-        }
-    ).encode()
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(urllib.request.Request(tokens.realm, data=form), timeout=10) as answer:
-        refresh_token = json.loads(answer.read())["refresh_token"]
+    refresh_token = tokens.refresh_token_for(USER)
     before = len(tokens.requests)
     keychain = StaticKeychain(
         {registry.host: Credentials(REFRESH_TOKEN_USER, refresh_token, source="az acr login")}

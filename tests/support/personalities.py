@@ -60,6 +60,11 @@ def _length(headers: http.client.HTTPMessage) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def _refuse_mounts(proxy: Proxy, answer: Respond, path: str) -> None:
+    """Answer every mount POST whose path+query matches ``path`` with ``answer``."""
+    proxy.add_rule(Rule(answer, method="POST", path=path, times=None))
+
+
 def _chunk_over(limit: int) -> Callable[[FakeRequest], bool]:
     """A PATCH that names its place with ``Content-Range`` (a chunk) and is over ``limit``."""
     return lambda request: "Content-Range" in request.headers and _length(request.headers) > limit
@@ -252,13 +257,10 @@ def docker_hub(proxy: Proxy, *, limit: int = 100, remaining: int = 99) -> Proxy:
     """Docker Hub: rate-limit headers on manifest GET/HEAD; foreign mounts refused with 401."""
     # google/go-containerregistry#1404, #1741: a mount whose `from` the token does not cover
     # (or that does not exist) is answered 401 UNAUTHORIZED.
-    proxy.add_rule(
-        Rule(
-            _json_error(401, "UNAUTHORIZED", "authentication required"),
-            method="POST",
-            path=r"/blobs/uploads/\?.*mount=.*from=",
-            times=None,
-        )
+    _refuse_mounts(
+        proxy,
+        _json_error(401, "UNAUTHORIZED", "authentication required"),
+        r"/blobs/uploads/\?.*mount=.*from=",
     )
 
     # Docker Hub usage docs ("pulls"), docker/hub-feedback#1907: the headers come with every
@@ -291,13 +293,10 @@ def harbor(proxy: Proxy, *, challenge: str = "") -> Proxy:
     )
     # goharbor/harbor#17097, google/go-containerregistry#1393: a mount from a project that
     # does not exist: 401 "project X not found".
-    proxy.add_rule(
-        Rule(
-            _json_error(401, "UNAUTHORIZED", "project missing not found"),
-            method="POST",
-            path=r"/blobs/uploads/\?.*mount=.*from=missing",
-            times=None,
-        )
+    _refuse_mounts(
+        proxy,
+        _json_error(401, "UNAUTHORIZED", "project missing not found"),
+        r"/blobs/uploads/\?.*mount=.*from=missing",
     )
     return proxy
 
@@ -358,13 +357,10 @@ def quay(proxy: Proxy, *, artifact_types: frozenset[str] | None = None) -> Proxy
             return _json_error(415, "MANIFEST_INVALID", "manifest invalid")
 
         proxy.route("PUT", r"/v2/.+/manifests/[^/?]+", allow_list)
-    proxy.add_rule(
-        Rule(
-            _json_error(400, "UNSUPPORTED", "mount requires a from parameter"),
-            method="POST",
-            path=r"/blobs/uploads/\?(?!.*from=).*mount=",
-            times=None,
-        )
+    _refuse_mounts(
+        proxy,
+        _json_error(400, "UNSUPPORTED", "mount requires a from parameter"),
+        r"/blobs/uploads/\?(?!.*from=).*mount=",
     )
     return proxy
 

@@ -453,17 +453,20 @@ class Writer:
                 return done
             push.tracker.add_total(blob.size or 0)
             push.blobs[key] = blob
-            upload = BlobUpload(
-                push.sessions[repository],
-                push,
-                blob,
-                self.upload_options,
-                self.policy,
-                self.upload_limits,
-            )
+            upload = self._blob_upload(push, repository, blob)
             future = push.executor.submit(upload)
             push.blob_tasks[key] = future
             return future
+
+    def _blob_upload(self, push: PushRun, repository: Repository, blob: Blob) -> BlobUpload:
+        return BlobUpload(
+            push.sessions[repository],
+            push,
+            blob,
+            self.upload_options,
+            self.policy,
+            self.upload_limits,
+        )
 
     # -- manifests that name blobs the registry denied having ------------------------------
 
@@ -494,12 +497,5 @@ class Writer:
         self.upload_limits.heads_lie(repository.registry)
         for blob in believed:
             push.tracker.take_back(blob.size or 0)
-            BlobUpload(
-                push.sessions[repository],
-                push,
-                blob,
-                self.upload_options,
-                self.policy,
-                self.upload_limits,
-            )()
+            self._blob_upload(push, repository, blob)()
         return True
