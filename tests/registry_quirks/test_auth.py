@@ -209,3 +209,19 @@ def test_ecr_a_basic_password_that_expires_mid_push_is_asked_for_again(
     # Only the requests between the expiry and the new password were refused.
     refused = [e for e in proxy.exchanges if e.status == 401]
     assert len(refused) == 2  # the ping without credentials, then the expired password
+
+
+def test_gar_a_token_post_answered_404_falls_back_to_get(hosted, repo_name):
+    gar(hosted.proxy)
+    # Older GCR/GAR token endpoints know only GET (containerd remotes/docker/authorizer.go).
+    hosted.token_proxy.add_rule(
+        Rule(Respond(404, {"Content-Type": "text/plain"}, b"404 page not found"), method="POST")
+    )
+    image = make_image({"gar-post.txt": b"post\n"})
+
+    hosted.writer(password_grant=True).write(
+        parse_reference(f"{hosted.proxy.host}/{repo_name}:v1"), image
+    )
+
+    hosted.check(repo_name, image)
+    assert [e.method for e in hosted.token_proxy.exchanges] == ["POST", "GET"]
