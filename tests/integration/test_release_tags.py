@@ -133,7 +133,8 @@ def _jobs_used(monkeypatch, capsys, *arguments: str) -> tuple[int, int | None, s
         seen.append(project.settings.jobs)
         return real(project, manager, **options)
 
-    monkeypatch.setattr("ocipush.cli.make_plan", spy)
+    # The plan command imports make_plan when it runs: patched where it is defined.
+    monkeypatch.setattr("ocipush.release.publish.make_plan", spy)
     code = main(["plan", *arguments])
     return code, (seen[0] if seen else None), capsys.readouterr().err
 

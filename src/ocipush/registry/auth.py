@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ocipush.errors import AuthError, RegistryErrorDetail
-from ocipush.registry.keychain import Credentials
+from ocipush.registry.credentials import Credentials
 
 __all__ = [
     "Challenge",

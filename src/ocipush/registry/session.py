@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
     from ocipush.registry.auth import RegistryAuth
-    from ocipush.registry.keychain import Credentials
+    from ocipush.registry.credentials import Credentials
     from ocipush.registry.transport import Transport
 
 __all__ = ["PULL", "PUSH", "Access", "Session", "with_query"]

@@ -33,7 +33,7 @@ from ocipush.oci.reference import Registry, Repository, is_loopback
 from ocipush.registry.answers import check_api_answer
 from ocipush.registry.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
 from ocipush.registry.connection import Connection, bypasses_proxy, redact_url
-from ocipush.registry.keychain import ANONYMOUS, Credentials
+from ocipush.registry.credentials import ANONYMOUS, Credentials
 from ocipush.registry.options import ConnectionOptions, Timeouts
 from ocipush.registry.ratelimit import RateLimitLog, explain_429
 from ocipush.registry.retry import parse_retry_after
