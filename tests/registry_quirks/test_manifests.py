@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -17,7 +19,7 @@ from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_image
-from support.personalities import artifactory, docker_hub, ecr, gitlab, quay
+from support.personalities import artifactory, docker_hub, ecr, gitlab, quay, zot
 from support.proxy import Respond, Rule
 from support.tools import registry_blob_exists, skopeo_inspect_raw, skopeo_list_tags
 
@@ -193,3 +195,25 @@ def test_artifactory_a_blob_head_that_lied_is_uploaded_and_later_heads_are_confi
     assert skopeo_inspect_raw(f"{registry.host}/{target}:v2") == manifest_of(second).raw
     assert proxy.count("GET", r"/blobs/sha256:") == 2
     assert [e.status for e in proxy.find("PUT", r"/manifests/sha256:")] == [201]
+
+
+def test_zot_refuses_an_index_before_its_children_so_the_push_order_is_checked(
+    registry, proxy_factory, repo_name
+):
+    proxy = zot(proxy_factory(registry.url))
+    child = make_image({"c.txt": b"child\n"}, platform=Platform("linux", "amd64"))
+    index = ImageIndex([child])
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    early = urllib.request.Request(
+        f"{proxy.url}/v2/{repo_name}/manifests/v0",
+        data=manifest_of(index).raw,
+        method="PUT",
+        headers={"Content-Type": mt.OCI_INDEX},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(early, timeout=10)
+    assert refused.value.code == 400
+
+    Writer().write_index(parse_reference(f"{proxy.host}/{repo_name}:v1"), index)
+
+    assert skopeo_inspect_raw(f"{registry.host}/{repo_name}:v1") == manifest_of(index).raw

@@ -384,21 +384,39 @@ def gitlab(proxy: Proxy) -> Proxy:
     return proxy
 
 
-def _content_type_mismatch(request: FakeRequest) -> Respond | None:
-    """415 for a manifest whose Content-Type is not its own ``mediaType``, else upstream."""
-    try:
-        declared = json.loads(request.body).get("mediaType")
-    except (ValueError, AttributeError):
-        declared = None
-    if declared is not None and request.headers.get("Content-Type") == declared:
+def _zot_manifest_check(proxy: Proxy) -> Callable[[FakeRequest], Respond | None]:
+    """415 for a manifest whose Content-Type is not its own ``mediaType``, 400 for an
+    index naming a child the registry does not hold yet; else the PUT goes upstream."""
+
+    def check(request: FakeRequest) -> Respond | None:
+        try:
+            document = json.loads(request.body)
+        except ValueError:
+            document = None
+        declared = document.get("mediaType") if isinstance(document, dict) else None
+        if declared is None or request.headers.get("Content-Type") != declared:
+            return _json_error(415, "MANIFEST_INVALID", "Content-Type does not match")
+        name = re.match(r"/v2/(.+)/manifests/", request.path)
+        for child in document.get("manifests", []) if name else []:
+            head = urllib.request.Request(
+                f"{proxy.upstream_url}/v2/{name[1]}/manifests/{child['digest']}",
+                method="HEAD",
+                headers={"Accept": mt.MANIFEST_ACCEPT},
+            )
+            try:
+                _NO_PROXY.open(head, timeout=10).close()
+            except urllib.error.HTTPError:
+                return _json_error(400, "MANIFEST_BLOB_UNKNOWN", "index child not found")
         return None
-    return _json_error(415, "MANIFEST_INVALID", "Content-Type does not match the manifest")
+
+    return check
 
 
 def zot(proxy: Proxy) -> Proxy:
-    """Zot: manifests over 4 MiB refused with 413, and a ``Content-Type`` other than the
-    body's ``mediaType`` with 415 (project-zot/zot pkg/api/routes.go)."""
-    proxy.route("PUT", r"/v2/.+/manifests/[^/?]+", _content_type_mismatch)
+    """Zot: manifests over 4 MiB refused with 413, a ``Content-Type`` other than the
+    body's ``mediaType`` with 415, an index before its children with 400
+    (project-zot/zot pkg/api/routes.go)."""
+    proxy.route("PUT", r"/v2/.+/manifests/[^/?]+", _zot_manifest_check(proxy))
     proxy.add_rule(
         Rule(
             _json_error(413, "MANIFEST_INVALID", "manifest too large"),
