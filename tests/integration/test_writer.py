@@ -496,7 +496,8 @@ def test_mount_refused_with_401_falls_back_to_an_upload(registry, repo_name, pro
     source = Remote(writer.transport).get(_ref(proxy.host, source_repo))
     writer.write(_ref(proxy.host, target_repo), source)
 
-    assert refusal.fired == 3
+    # Each blob tries at most once; blobs that start after a refusal do not try at all.
+    assert 1 <= refusal.fired <= 3
     assert proxy.count("POST", r"/blobs/uploads/$") == 3
     assert proxy.count("PATCH") == 3
     assert writer.last_result.uploaded == {b.digest for b in image.blobs()}

@@ -52,6 +52,12 @@ def update_referrers(
     )
 
 
+def _too_large(error: RegistryError) -> bool:
+    """Whether a manifest PUT was refused for its size: GitLab.com caps manifests at 256 KB
+    (400 "request body too large"), Zot and others at 4 MiB (413)."""
+    return error.status == 413 or (error.status == 400 and "too large" in str(error).lower())
+
+
 def _add_to_fallback_index(session: Session, subject: Digest, entry: Descriptor) -> None:
     repository = session.repository
     tag = subject.fallback_tag
@@ -80,14 +86,24 @@ def _add_to_fallback_index(session: Session, subject: Digest, entry: Descriptor)
         headers = {"Content-Type": index.media_type}
         if etag:
             headers["If-Match"] = etag
-        put = session.request(
-            "PUT",
-            session.manifests(tag),
-            headers=headers,
-            body=index.raw,
-            expected=(201, 200, 409, 412),
-            what=f"update referrers tag {tag}",
-        )
+        try:
+            put = session.request(
+                "PUT",
+                session.manifests(tag),
+                headers=headers,
+                body=index.raw,
+                expected=(201, 200, 409, 412),
+                what=f"update referrers tag {tag}",
+            )
+        except RegistryError as error:
+            if _too_large(error):
+                error.hint = (
+                    f"the referrers index of {subject} would be {len(index.raw)} bytes with "
+                    f"{len(entries)} entries, more than {session.registry.host} accepts in a "
+                    f"manifest; delete referrers no longer needed from the tag {tag}, or "
+                    "publish to a registry with the referrers API"
+                )
+            raise
         if put.status in (200, 201):
             log.info("%s: referrers tag %s lists %s", repository.name, tag, entry.digest)
             return

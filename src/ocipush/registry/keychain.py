@@ -4,7 +4,8 @@
 (the ``ocipush_credentials`` hook), the files docker and podman log in to
 (:mod:`ocipush.registry.authfiles`: ``REGISTRY_AUTH_FILE``, docker's ``config.json`` with its
 credential helpers, podman's ``auth.json``), in GitHub Actions ``GITHUB_TOKEN`` for
-``ghcr.io``, and finally :data:`ANONYMOUS`. The names credentials are used by are
+``ghcr.io``, in GitLab CI ``CI_REGISTRY_USER`` and ``CI_REGISTRY_PASSWORD`` for
+``CI_REGISTRY``, and finally :data:`ANONYMOUS`. The names credentials are used by are
 re-exported here (:class:`Credentials`, :func:`login`, :func:`logout`), so this module is
 the one to import.
 """
@@ -89,6 +90,27 @@ def _github_actions(registry: Registry, environ: Mapping[str, str]) -> Credentia
     )
 
 
+def _gitlab_ci(registry: Registry, environ: Mapping[str, str]) -> Credentials | None:
+    """GitLab CI's job credentials for the project's registry (``CI_REGISTRY``), as the
+    ``docker login -u "$CI_REGISTRY_USER" -p "$CI_REGISTRY_PASSWORD" "$CI_REGISTRY"`` of
+    GitLab's own examples would log in."""
+    host, user = environ.get("CI_REGISTRY"), environ.get("CI_REGISTRY_USER")
+    password = environ.get("CI_REGISTRY_PASSWORD")
+    if not host or not user or not password:
+        return None
+    try:
+        if Registry.parse(host).host != registry.host:
+            return None
+    except ValueError:
+        return None
+    return Credentials(
+        username=user,
+        password=password,
+        source="CI_REGISTRY_USER / CI_REGISTRY_PASSWORD of this GitLab CI job (no other "
+        f"credentials for {registry.host})",
+    )
+
+
 class DefaultKeychain:
     """Finds credentials where docker and podman keep them, after any given explicitly.
 
@@ -132,6 +154,15 @@ class DefaultKeychain:
                 logger.debug("credentials for %s: %s", repository or registry, found.source)
         return found
 
+    def refresh(self, registry: Registry) -> Credentials:
+        """Forget what was found for ``registry`` and look again: a helper or plugin then
+        hands out a new short-lived password (ECR's last 12 hours, regclient/regclient#709).
+        """
+        with self._lock:
+            for key in [key for key in self._resolved if key[0] == registry]:
+                del self._resolved[key]
+        return self.resolve(registry)
+
     def _lookup(self, registry: Registry, repository_path: str | None) -> Credentials:
         if explicit := self._explicit.get(registry.host):
             return explicit
@@ -140,4 +171,10 @@ class DefaultKeychain:
             if (supplied := provider(registry, repository)) is not None:
                 return supplied
         found = self._files.lookup(registry, repository_path)
-        return found or _github_actions(registry, self._files.environ) or ANONYMOUS
+        environ = self._files.environ
+        return (
+            found
+            or _github_actions(registry, environ)
+            or _gitlab_ci(registry, environ)
+            or ANONYMOUS
+        )

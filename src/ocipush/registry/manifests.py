@@ -5,8 +5,10 @@ its ``Docker-Content-Digest`` checked, and its subject's referrers updated once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from ocipush.errors import ManifestError
+from ocipush.errors import ManifestError, RegistryError
+from ocipush.oci import media_types as mt
 from ocipush.oci.model import Descriptor, Index, Manifest
 from ocipush.oci.reference import Repository
 from ocipush.registry.attach import update_referrers
@@ -26,9 +28,15 @@ def put_manifest(
     retry: RetryPolicy,
     *,
     first_put: bool = True,
+    missing_blobs: Callable[[Repository, Manifest], bool] | None = None,
 ) -> Descriptor:
     """PUT ``document`` at ``identifier``; ``first_put=False`` for more tags of a
-    manifest already put, which count no progress and leave the referrers alone."""
+    manifest already put, which count no progress and leave the referrers alone.
+
+    :param missing_blobs: called when the registry answers ``MANIFEST_BLOB_UNKNOWN`` to a
+        PUT by digest although every blob was checked: it uploads what the registry denied
+        and says whether to put the manifest again (once).
+    """
     session = push.sessions[repository]
     if first_put:
         push.tracker.add_total(len(document.raw))
@@ -39,25 +47,38 @@ def put_manifest(
     )
 
     def put() -> str | None:
-        response = session.request(
-            "PUT",
-            session.manifests(identifier),
-            headers={"Content-Type": document.media_type},
-            body=document.raw,
-            expected=(200, 201),
-            what=f"put manifest {where}",
-            idempotent=by_digest,
-        )
+        try:
+            response = session.request(
+                "PUT",
+                session.manifests(identifier),
+                headers={"Content-Type": document.media_type},
+                body=document.raw,
+                expected=(200, 201),
+                what=f"put manifest {where}",
+                idempotent=by_digest,
+            )
+        except RegistryError as error:
+            error.hint = error.hint or _refusal_hint(error, where, document, by_digest)
+            raise
         _verify_put(where, document, response.headers.get("Docker-Content-Digest"))
         return response.headers.get("OCI-Subject")
 
     # By digest the retry layer repeats the PUT itself; a tag PUT is retried here.
     by_digest = ":" in identifier
-    subject_header = (
-        put()
-        if by_digest
-        else retry.call(put, what=f"put manifest {where}", cancelled=push.cancelled)
-    )
+    if not by_digest:
+        subject_header = retry.call(put, what=f"put manifest {where}", cancelled=push.cancelled)
+    else:
+        try:
+            subject_header = put()
+        except RegistryError as error:
+            if not (
+                "MANIFEST_BLOB_UNKNOWN" in error.codes
+                and isinstance(document, Manifest)
+                and missing_blobs is not None
+                and missing_blobs(repository, document)
+            ):
+                raise
+            subject_header = put()
     if first_put:
         push.tracker.advance(len(document.raw))
     descriptor = document.descriptor()
@@ -67,6 +88,32 @@ def put_manifest(
     if first_put and document.subject is not None and subject_header is None:
         update_referrers(session, push, document, retry)
     return descriptor
+
+
+def _refusal_hint(
+    error: RegistryError, where: str, document: Manifest | Index, by_digest: bool
+) -> str | None:
+    """What to do about a manifest PUT a registry refused for a reason of its own."""
+    if "TAG_INVALID" in error.codes and not by_digest:
+        # ECR's immutable repositories (osscontainertools/kaniko#204).
+        return (
+            f"{where} already exists and the registry does not move it (an immutable tag); "
+            "publish under a new tag, or make the repository's tags mutable"
+        )
+    if (
+        error.status in (400, 415)
+        and isinstance(document, Manifest)
+        and document.config.media_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG)
+    ):
+        # Quay accepts only the artifact types it is configured for (quay/quay#2659).
+        kind = document.artifact_type or document.config.media_type
+        return (
+            f"the registry may not accept artifacts of type {kind} (config media type "
+            f"{document.config.media_type}): allow that type in the registry (Quay: "
+            "ALLOWED_OCI_ARTIFACT_TYPES) or give the artifact a type it accepts "
+            "(artifact-type in [[tool.ocipush.artifacts]])"
+        )
+    return None
 
 
 def _verify_put(where: str, document: Manifest | Index, header: str | None) -> None:

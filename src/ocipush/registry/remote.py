@@ -120,6 +120,8 @@ class Remote:
             headers={"Accept": mt.OCI_INDEX},
             expected=(200, 400, 404, 405),
             what=f"list referrers of {repository.name}@{subject}",
+            # GCR once redirected this path to an HTML login page: that means "no API".
+            api=False,
         )
         if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()

@@ -82,6 +82,8 @@ class PushRun:
         self.blobs: dict[tuple[Repository, object], Blob] = {}
         #: Set once the first tag is being put: from then on a tag may have moved.
         self.tagging = False
+        #: Repositories a mount from was refused: later blobs upload without trying.
+        self.refused_mounts: set[Repository] = set()
         #: The session of each target repository, opened before anything is sent.
         self.sessions: dict[Repository, Session] = {}
         self.executor = ThreadPoolExecutor(jobs, thread_name_prefix="ocipush")

@@ -118,6 +118,7 @@ class Session:
         what: str = "",
         api: bool = True,
         idempotent: bool | None = None,
+        reauthenticate: bool = True,
     ) -> BaseHTTPResponse:
         """Send a request with this session's credentials and scopes; see
         :meth:`Transport.send <ocipush.registry.transport.Transport.send>`.
@@ -138,6 +139,7 @@ class Session:
             what=what,
             api=api,
             idempotent=idempotent,
+            reauthenticate=reauthenticate,
         )
 
     def fetch(self, url: str, *, what: str) -> BinaryIO:

@@ -33,10 +33,11 @@ from ocipush.errors import (
 )
 from ocipush.oci.reference import Registry, Repository, is_loopback
 from ocipush.registry.answers import check_api_answer
-from ocipush.registry.auth import HttpResult, RegistryAuth, parse_challenges
+from ocipush.registry.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
 from ocipush.registry.connection import Connection, bypasses_proxy, redact_url
 from ocipush.registry.credentials import ANONYMOUS, Credentials
 from ocipush.registry.options import ConnectionOptions, Timeouts
+from ocipush.registry.ratelimit import RateLimitLog, explain_429
 from ocipush.registry.retry import parse_retry_after
 from ocipush.registry.session import PULL, Access, Session
 
@@ -103,6 +104,7 @@ class Transport:
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Credentials], RegistryAuth] = {}
         self._announced: set[tuple[str, str]] = set()
+        self._rate_limits = RateLimitLog()
 
     def __repr__(self) -> str:
         return f"<Transport {self.connection!r}>"
@@ -145,6 +147,20 @@ class Transport:
                     password_grant=self._password_grant,
                 )
             return found
+
+    def _renew_basic(self, registry: Registry, auth: RegistryAuth) -> bool:
+        """After a 401 to Basic credentials: ask the keychain again, since the password may
+        have expired (ECR's ``AWS`` user with a 12-hour password, regclient/regclient#709);
+        whether new credentials came."""
+        challenge = auth.challenge
+        refresh = getattr(self._keychain, "refresh", None)
+        if challenge is None or challenge.scheme != "basic" or refresh is None:
+            return False
+        fresh = refresh(registry)
+        if not isinstance(fresh, Credentials) or not auth.renew(fresh):
+            return False
+        log.info("credentials for %s renewed from %s", registry.host, fresh.source)
+        return True
 
     def session(
         self, repository: Repository, actions: str = PULL, *, also: Iterable[Access] = ()
@@ -241,6 +257,7 @@ class Transport:
         what: str = "",
         api: bool = True,
         idempotent: bool | None = None,
+        reauthenticate: bool = True,
     ) -> BaseHTTPResponse:
         """The auth layer: send a request with ``auth``'s credentials for ``scopes``, handle
         a 401, and return the response if its status is expected. Callers go through a
@@ -257,6 +274,10 @@ class Transport:
         :param idempotent: whether sending the request twice does no harm, so the retry
             layer may repeat it (by default: ``GET`` and ``HEAD``). Callers say so for a
             manifest PUT by digest and a blob commit PUT. Only a bytes body can be repeated.
+        :param reauthenticate: after a 401, ask the token server again (for the scopes the
+            challenge names) and repeat. Off for a request whose refusal has a fallback, such
+            as a mount: its source's scope was asked for once, and asking again is not
+            granted either (Docker Hub, google/go-containerregistry#1404).
         :raises RegistryError: for an unexpected status, with the registry's error codes.
         :raises TransportError: when the connection fails or times out.
         """
@@ -283,7 +304,16 @@ class Transport:
                 raise TransportError(
                     f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
                 ) from None
-            if response.status == 401 and attempt == 0:
+            if response.status == 401 and attempt == 0 and reauthenticate:
+                if self._renew_basic(registry, auth):
+                    response.drain_conn()
+                    response.release_conn()
+                    if replayable:
+                        continue
+                    raise _StaleTokenError(
+                        f"{what or method}: {registry.host} refused the password; got a new "
+                        "one from the credential source, retrying"
+                    )
                 widened = _reauthenticate(auth, response, scopes) if replayable else None
                 if widened is not None:
                     response.drain_conn()
@@ -299,6 +329,7 @@ class Transport:
                         "valid; fetched a new one, retrying"
                     )
             break
+        self._rate_limits.note(registry.host, response.headers)
         if response.status in expected:
             if api:
                 body = b"" if stream else response.data
@@ -368,6 +399,16 @@ class Transport:
         )
 
 
+def _bearer_challenge(auth: RegistryAuth, response: BaseHTTPResponse) -> Challenge | None:
+    """The bearer challenge of a 401; without any, the one ``/v2/`` gave (its scope left
+    out: GHCR's names a placeholder), since GCR and Artifact Registry send 401s without
+    ``WWW-Authenticate`` everywhere but on ``/v2/`` (containers/image docker_client.go)."""
+    header = response.headers.get("WWW-Authenticate", "")
+    if not header.strip():
+        return Challenge("bearer") if auth.realm is not None else None
+    return next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
+
+
 def _token_went_stale(
     auth: RegistryAuth, response: BaseHTTPResponse, scopes: Sequence[str]
 ) -> bool:
@@ -375,8 +416,7 @@ def _token_went_stale(
 
     If so a new one is fetched now. A missing scope is not staleness and is reported.
     """
-    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = _bearer_challenge(auth, response)
     if bearer is None or auth.realm is None or auth.credentials.registry_token:
         return False
     if bearer.params.get("error") == "insufficient_scope":
@@ -392,8 +432,7 @@ def _reauthenticate(
 
     :return: the scopes to repeat the request with, or ``None`` if there is no point.
     """
-    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = _bearer_challenge(auth, response)
     if bearer is None or auth.realm is None or auth.credentials.registry_token:
         return None
     wanted = list(scopes) + [s for s in bearer.scopes if s not in scopes]
@@ -425,6 +464,8 @@ def _error(
         context=what,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
+    if response.status == 429:
+        error.hint = explain_429(registry.host, response.headers, error.retry_after)
     if response.status not in (401, 403) or error.temporary:
         return error
     who = auth.who

@@ -11,6 +11,7 @@ each target repository.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -27,6 +28,7 @@ from ocipush.oci.model import Descriptor, Index, Manifest
 from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Reference, Registry, Repository
 from ocipush.registry.delete import Deleted, delete_reference
+from ocipush.registry.limits import UploadLimits
 from ocipush.registry.manifests import put_manifest
 from ocipush.registry.progress import ProgressCallback
 from ocipush.registry.retry import RetryPolicy
@@ -162,6 +164,8 @@ class Writer:
         self.upload_options = UploadOptions(
             chunk_threshold, chunk_size, self.retry, hash_known_digests
         )
+        #: What each registry accepts for uploads, learnt from its answers.
+        self.upload_limits = UploadLimits()
         self.progress = progress
         #: The outcome of the last call, for summaries.
         self.last_result = PushResult()
@@ -359,6 +363,7 @@ class Writer:
                 if isinstance(node.item, Image) and node.item in streaming
             ]
         )
+        denied = functools.partial(self._upload_denied_blobs, push)
         # Phase 3: children by digest, deepest first, each level in parallel.
         for height in sorted({n.height for n in todo if n.height > 0}):
             level = [n for n in todo if n.height == height]
@@ -371,6 +376,7 @@ class Writer:
                         str(manifest_of(n.item).digest),
                         manifest_of(n.item),
                         self.retry,
+                        missing_blobs=denied,
                     )
                     for n in level
                 ]
@@ -381,7 +387,14 @@ class Writer:
         for ref, item in items.items():
             document = manifest_of(item)
             if (ref.repository, document.digest) not in put_by_digest:
-                put_manifest(push, ref.repository, str(document.digest), document, self.retry)
+                put_manifest(
+                    push,
+                    ref.repository,
+                    str(document.digest),
+                    document,
+                    self.retry,
+                    missing_blobs=denied,
+                )
                 put_by_digest.add((ref.repository, document.digest))
 
     def _open_sessions(self, push: PushRun, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
@@ -440,11 +453,49 @@ class Writer:
                 return done
             push.tracker.add_total(blob.size or 0)
             push.blobs[key] = blob
-            upload = BlobUpload(
-                push.sessions[repository], push, blob, self.upload_options, self.policy
-            )
+            upload = self._blob_upload(push, repository, blob)
             future = push.executor.submit(upload)
             push.blob_tasks[key] = future
             return future
 
-    # -- manifests ------------------------------------------------------------------------
+    def _blob_upload(self, push: PushRun, repository: Repository, blob: Blob) -> BlobUpload:
+        return BlobUpload(
+            push.sessions[repository],
+            push,
+            blob,
+            self.upload_options,
+            self.policy,
+            self.upload_limits,
+        )
+
+    # -- manifests that name blobs the registry denied having ------------------------------
+
+    def _upload_denied_blobs(
+        self, push: PushRun, repository: Repository, document: Manifest
+    ) -> bool:
+        """After ``MANIFEST_BLOB_UNKNOWN``: upload the blobs of ``document`` that a HEAD
+        called present, and confirm such HEADs from now on (Artifactory, gardener/cc-utils#1752).
+
+        :return: whether any blob went up, so the manifest is worth putting again.
+        """
+        named = {document.config.digest, *(layer.digest for layer in document.layers)}
+        with push.lock:
+            believed = [
+                blob
+                for (where, digest), blob in push.blobs.items()
+                if where == repository and digest in named and digest in push.result.existing
+            ]
+            for blob in believed:
+                push.result.existing.discard(blob.digest)
+        if not believed:
+            return False
+        log.info(
+            "%s said %d blob(s) exist that it then did not know; uploading them",
+            repository.registry.host,
+            len(believed),
+        )
+        self.upload_limits.heads_lie(repository.registry)
+        for blob in believed:
+            push.tracker.take_back(blob.size or 0)
+            self._blob_upload(push, repository, blob)()
+        return True
