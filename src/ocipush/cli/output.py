@@ -25,6 +25,7 @@ log = logging.getLogger("ocipush")
 #: per blob uploaded, mounted or present, per manifest put, per referrers tag updated.
 PROGRESS_LOGGERS = (
     "ocipush.registry.writer",
+    "ocipush.registry.blobtasks",
     "ocipush.registry.manifests",
     "ocipush.registry.upload",
     "ocipush.registry.attach",

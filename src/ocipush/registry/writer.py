@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ocipush.errors import (
@@ -27,6 +26,7 @@ from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.model import Descriptor, Index, Manifest
 from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Reference, Registry, Repository
+from ocipush.registry.blobtasks import BlobTasks
 from ocipush.registry.delete import Deleted, delete_reference
 from ocipush.registry.limits import UploadLimits
 from ocipush.registry.manifests import put_manifest
@@ -38,7 +38,6 @@ from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.upload import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CHUNK_THRESHOLD,
-    BlobUpload,
     UploadOptions,
     blob_exists,
 )
@@ -164,8 +163,9 @@ class Writer:
         self.upload_options = UploadOptions(
             chunk_threshold, chunk_size, self.retry, hash_known_digests
         )
-        #: What each registry accepts for uploads, learnt from its answers.
-        self.upload_limits = UploadLimits()
+        #: Each blob's upload, scheduled once per repository; what each registry accepts
+        #: for uploads is learnt from its answers and kept for the writer's later calls.
+        self.blob_tasks = BlobTasks(self.upload_options, self.policy, UploadLimits())
         self.progress = progress
         #: The outcome of the last call, for summaries.
         self.last_result = PushResult()
@@ -216,7 +216,7 @@ class Writer:
         self.last_result = push.result
         try:
             self._open_sessions(push, {repository: [blob]})
-            push.run_all([self._submit_blob(push, repository, blob)])
+            push.run_all([self.blob_tasks.submit(push, repository, blob)])
             return blob.descriptor()
         finally:
             push.close()
@@ -344,13 +344,13 @@ class Writer:
         # Phase 1: layers, and the configs that do not depend on streamed layers.
         streaming = [image for image in images if image.streaming]
         futures = [
-            self._submit_blob(push, node.repository, layer)
+            self.blob_tasks.submit(push, node.repository, layer)
             for node in todo
             if isinstance(node.item, Image)
             for layer in node.item.layers
         ]
         futures += [
-            self._submit_blob(push, node.repository, node.item.config_blob())
+            self.blob_tasks.submit(push, node.repository, node.item.config_blob())
             for node in todo
             if isinstance(node.item, Image) and node.item not in streaming
         ]
@@ -358,12 +358,12 @@ class Writer:
         # Phase 2: configs built from streamed layers' digests, now known.
         push.run_all(
             [
-                self._submit_blob(push, node.repository, node.item.config_blob())
+                self.blob_tasks.submit(push, node.repository, node.item.config_blob())
                 for node in todo
                 if isinstance(node.item, Image) and node.item in streaming
             ]
         )
-        denied = functools.partial(self._upload_denied_blobs, push)
+        denied = functools.partial(self.blob_tasks.upload_denied, push)
         # Phase 3: children by digest, deepest first, each level in parallel.
         for height in sorted({n.height for n in todo if n.height > 0}):
             level = [n for n in todo if n.height == height]
@@ -433,69 +433,3 @@ class Writer:
                 for child in node.item.walk():
                     present.add((node.repository, id(child)))
         return present
-
-    # -- blobs ----------------------------------------------------------------------------
-
-    def _submit_blob(self, push: PushRun, repository: Repository, blob: Blob) -> Future[None]:
-        """Schedule ``blob`` for ``repository`` once, however many images share it."""
-        key: tuple[Repository, object] = (repository, blob.digest or id(blob))
-        with push.lock:
-            future = push.blob_tasks.get(key)
-            if future is not None:
-                return future
-            if self.policy.skips(blob):
-                log.info("skipping nondistributable layer %s (%s)", blob.digest, blob.media_type)
-                if blob.digest is not None:
-                    push.result.skipped_nondistributable.add(blob.digest)
-                done: Future[None] = Future()
-                done.set_result(None)
-                push.blob_tasks[key] = done
-                return done
-            push.tracker.add_total(blob.size or 0)
-            push.blobs[key] = blob
-            upload = self._blob_upload(push, repository, blob)
-            future = push.executor.submit(upload)
-            push.blob_tasks[key] = future
-            return future
-
-    def _blob_upload(self, push: PushRun, repository: Repository, blob: Blob) -> BlobUpload:
-        return BlobUpload(
-            push.sessions[repository],
-            push,
-            blob,
-            self.upload_options,
-            self.policy,
-            self.upload_limits,
-        )
-
-    # -- manifests that name blobs the registry denied having ------------------------------
-
-    def _upload_denied_blobs(
-        self, push: PushRun, repository: Repository, document: Manifest
-    ) -> bool:
-        """After ``MANIFEST_BLOB_UNKNOWN``: upload the blobs of ``document`` that a HEAD
-        called present, and confirm such HEADs from now on (Artifactory, gardener/cc-utils#1752).
-
-        :return: whether any blob went up, so the manifest is worth putting again.
-        """
-        named = {document.config.digest, *(layer.digest for layer in document.layers)}
-        with push.lock:
-            believed = [
-                blob
-                for (where, digest), blob in push.blobs.items()
-                if where == repository and digest in named and digest in push.result.existing
-            ]
-            for blob in believed:
-                push.result.existing.discard(blob.digest)
-        if not believed:
-            return False
-        log.info(
-            "%s said %d blob(s) exist that it then did not know; uploading them",
-            repository.registry.host,
-            len(believed),
-        )
-        self.upload_limits.heads_lie(repository.registry)
-        for blob in believed:
-            push.tracker.take_back(blob.size or 0)
-            self._blob_upload(push, repository, blob)()
-        return True
