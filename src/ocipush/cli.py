@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ocipush import __version__
 from ocipush.attest.settings import SIGNING
 from ocipush.attest.verify import key_check, keyless_check, verify
+from ocipush.cache_cli import add_cache_command
 from ocipush.errors import (
     ConfigError,
     InvalidReferenceError,
@@ -672,6 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more output (-vv for debug)"
     )
     logout_parser.set_defaults(handler=_cmd_logout)
+    add_cache_command(commands)
     return parser
 
 

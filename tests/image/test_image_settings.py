@@ -62,7 +62,7 @@ def test_every_problem_is_reported_with_its_key():
     assert problems == [
         "tool.ocipush.image.colour: unknown key — known keys: base, platforms, entrypoint, cmd, "
         "env, workdir, user, ports, volumes, labels, annotations, python, site-packages, "
-        "requirements, uid, gid, compile-bytecode, resolver",
+        "requirements, uid, gid, compile-bytecode, resolver, dependency-layers",
         'tool.ocipush.image.platforms: "linux" — expected os/architecture[/variant], e.g. '
         "linux/arm64",
         "tool.ocipush.image.entrypoint: [] — name the program to run, e.g. ['/usr/local/bin/app']",
@@ -89,4 +89,17 @@ def test_resolver_is_pip_or_uv_and_bytecode_a_boolean():
     assert problems == [
         'tool.ocipush.image.compile-bytecode: "yes" — expected true or false',
         'tool.ocipush.image.resolver: "poetry" — expected "pip" (the default) or "uv"',
+    ]
+
+
+def test_dependency_layers_is_auto_or_single():
+    assert _messages({"base": "scratch"})[0].dependency_layers == "auto"
+    assert _messages({"base": "scratch", "dependency-layers": "single"})[0].dependency_layers == (
+        "single"
+    )
+    settings, problems = _messages({"base": "scratch", "dependency-layers": "per-package"})
+    assert settings is None
+    assert problems == [
+        'tool.ocipush.image.dependency-layers: "per-package" — expected "auto" (the default: '
+        'one layer per distribution) or "single" (all dependencies in one layer)'
     ]

@@ -1,4 +1,4 @@
-"""Third-party dependencies: resolved by pip for the image's platform, installed as one layer.
+"""Third-party dependencies: resolved by pip for the image's platform; the single layer.
 
 pip decides *what* (``pip install --dry-run --report`` with ``--platform``,
 ``--python-version`` and ``--only-binary=:all:``, so only wheels for the image qualify). pip
@@ -10,7 +10,9 @@ ocipush decides *where*: each wheel is installed with pypa's ``installer`` into 
 scheme, so console scripts point at the image's interpreter, not at the one running the
 build (which is what ``pip install --target`` would write into them).
 
-The layer is cached by the resolved set (names, versions, wheel hashes) plus everything
+With ``dependency-layers = "single"`` they are installed as one layer (the layer per
+distribution of the default, "auto", is :mod:`ocipush.image.deplayers`'s), cached in the
+project's ``build/ocipush`` by the resolved set (names, versions, wheel hashes) plus everything
 else that shapes its bytes, so an unchanged set is never downloaded or packed again. pip
 reads its usual configuration (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``pip.conf``…).
 """
@@ -47,7 +49,10 @@ __all__ = [
     "Dependency",
     "dependency_layer",
     "dependency_licenses",
+    "fetch_wheels",
+    "local_wheel",
     "pip_platform_tags",
+    "pip_target_options",
     "platform_machine",
     "resolve_dependencies",
     "wheel_requirements",
@@ -135,7 +140,7 @@ def pip_platform_tags(platform: Platform) -> list[str]:
     return tags
 
 
-def _pip_target_options(platform: Platform, runtime: PythonRuntime) -> list[str]:
+def pip_target_options(platform: Platform, runtime: PythonRuntime) -> list[str]:
     options = ["--only-binary=:all:", "--python-version", runtime.version_text]
     for tag in pip_platform_tags(platform):
         options += ["--platform", tag]
@@ -192,7 +197,7 @@ def resolve_dependencies(
                 str(Path(scratch) / "never-written"),
                 "--report",
                 str(report),
-                *_pip_target_options(platform, runtime),
+                *pip_target_options(platform, runtime),
                 *requirements,
             ],
             environ,
@@ -277,7 +282,7 @@ def _cache_key(
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _local_wheel(dependency: Dependency, wheels: Path) -> Path:
+def local_wheel(dependency: Dependency, wheels: Path) -> Path:
     """Where the wheel of ``dependency`` is on this machine: its ``file:`` URL, or the cache."""
     if dependency.url.startswith("file:"):
         return Path(unquote(urlsplit(dependency.url).path))
@@ -289,7 +294,7 @@ def dependency_licenses(dependencies: Sequence[Dependency], cache_dir: Path) -> 
     metadata, by name; wheels no longer on this machine, or without one, are left out."""
     licenses = {}
     for dependency in dependencies:
-        local = _local_wheel(dependency, cache_dir / "wheels")
+        local = local_wheel(dependency, cache_dir / "wheels")
         if not local.is_file():
             continue
         try:
@@ -301,7 +306,7 @@ def dependency_licenses(dependencies: Sequence[Dependency], cache_dir: Path) -> 
     return licenses
 
 
-def _fetch_wheels(
+def fetch_wheels(
     dependencies: Sequence[Dependency],
     wheels: Path,
     target_options: Sequence[str],
@@ -313,7 +318,7 @@ def _fetch_wheels(
     paths: list[Path] = []
     wanted: list[Dependency] = []
     for dependency in dependencies:
-        local = _local_wheel(dependency, wheels)
+        local = local_wheel(dependency, wheels)
         if not (local.is_file() and file_digest(local)[0].encoded == dependency.sha256):
             local = wheels / dependency.filename
             wanted.append(dependency)
@@ -371,8 +376,8 @@ def dependency_layer(
     if cached is not None:
         log.info("%s: dependency layer %s reused from the cache", what, cached.digest)
         return cached
-    options = _pip_target_options(platform, runtime)
-    wheels = _fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
+    options = pip_target_options(platform, runtime)
+    wheels = fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
     with tempfile.TemporaryDirectory(prefix="ocipush-deps-") as staging:
         entries = install_wheels(
             wheels,

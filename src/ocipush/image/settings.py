@@ -17,13 +17,16 @@ from typing import Any
 from ocipush.errors import ConfigProblem
 from ocipush.oci.model import Platform
 
-__all__ = ["RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
+__all__ = ["DEPENDENCY_LAYERS", "RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
 
 #: The ``base`` that means "no base": only the layers ocipush makes.
 SCRATCH = "scratch"
 
 #: The values ``resolver`` takes; pip, the first, is the default.
 RESOLVERS = ("pip", "uv")
+#: The values ``dependency-layers`` takes; "auto" (one layer per distribution), the first,
+#: is the default.
+DEPENDENCY_LAYERS = ("auto", "single")
 _ROOT = "tool.ocipush.image"
 _PORT = re.compile(r"(?P<number>[0-9]{1,5})(?:/(?P<protocol>tcp|udp|sctp))?")
 _KEYS = (
@@ -45,6 +48,7 @@ _KEYS = (
     "gid",
     "compile-bytecode",
     "resolver",
+    "dependency-layers",
 )
 
 
@@ -83,6 +87,7 @@ class ImageSettings:
     gid: int = 0
     compile_bytecode: bool = False
     resolver: str = RESOLVERS[0]
+    dependency_layers: str = DEPENDENCY_LAYERS[0]
 
 
 class _Reader:
@@ -219,9 +224,16 @@ def parse_image_settings(
         gid=reader.integer("gid"),
         compile_bytecode=reader.boolean("compile-bytecode"),
         resolver=reader.string("resolver") or RESOLVERS[0],
+        dependency_layers=reader.string("dependency-layers") or DEPENDENCY_LAYERS[0],
     )
     if settings.resolver not in RESOLVERS:
         reader.report("resolver", f'"{settings.resolver}" — expected "pip" (the default) or "uv"')
+    if settings.dependency_layers not in DEPENDENCY_LAYERS:
+        reader.report(
+            "dependency-layers",
+            f'"{settings.dependency_layers}" — expected "auto" (the default: one layer per '
+            'distribution) or "single" (all dependencies in one layer)',
+        )
     if len(set(settings.platforms)) != len(settings.platforms):
         reader.report("platforms", "lists a platform twice; name each once")
     return (None if reader.problems else settings), reader.problems
