@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from image.sample import (
     write_greetlib,
 )
 from ocipush.cli import main
+from ocipush.image.layer_cache import LayerCache
 from ocipush.release.config import TargetConfig
 from ocipush.release.publish import execute, make_plan, open_project
 from ocipush.testing import DEBIAN_PYTHON as PYTHON
@@ -388,11 +388,8 @@ def test_resolver_uv_gives_the_same_image_as_pip(
         settings = {"base": debian_base, "resolver": resolver}
         root = write_app(tmp_path / resolver, image=settings, dependencies=("greetlib>=1",))
         planned[resolver] = _planned(root, target, capsys)
-        (record,) = (root / "build" / "ocipush" / "deps").glob("*.json")
-        layer = root / "build" / "ocipush" / "layers" / json.loads(record.read_text())["file"]
-        with tarfile.open(layer) as tar:
-            names = tar.getnames()
-        assert f"{SITE.lstrip('/')}/greetlib-2.0.dist-info/METADATA" in names  # the newest
+        (entry,) = LayerCache.for_user(os.environ).entries()
+        assert entry.label == "dependency greetlib 2.0 for Python 3.11"  # the newest
 
     assert planned["uv"] == planned["pip"]  # same wheels (greetlib 2.0), same layers, same image
 
