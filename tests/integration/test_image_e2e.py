@@ -30,6 +30,7 @@ import pytest
 
 from image.sample import (
     build_wheel,
+    make_tiny_wheel,
     make_wheelhouse,
     push_fake_base,
     use_wheelhouse,
@@ -300,6 +301,56 @@ def test_the_image_loaded_into_an_engine_runs_from_there(
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "Hello from hello-app\n"), result.stderr
+
+
+# -- one layer per dependency -----------------------------------------------------------------
+
+
+def _tree(rootfs: Path) -> dict[str, tuple[int, str]]:
+    """Every path of an unpacked image → (mode, content digest or link target)."""
+    found = {}
+    for path in sorted(rootfs.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            what = "-> " + os.readlink(path)
+        elif path.is_file():
+            what = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            what = ""
+        found[str(path.relative_to(rootfs))] = (info.st_mode, what)
+    return found
+
+
+def test_auto_and_single_dependency_layers_unpack_to_the_same_tree(
+    registry, repo_name, debian_base, wheelhouse, tmp_path, capsys, monkeypatch
+):
+    """Two distributions share a namespace package (``acme``) and ``/usr/bin``, and ship an
+    identical file; one layer each gives the tree one layer for all gives, and it runs."""
+    house = tmp_path / "house"
+    shutil.copytree(wheelhouse, house)
+    for name in ("one", "two"):
+        code = f"def main():\n    print('acme {name}')\n".encode()
+        files = {f"acme/{name}.py": code, "acme/py.typed": b""}
+        make_tiny_wheel(
+            house, f"acme-{name}", "1.0", files, scripts={f"acme-{name}": f"acme.{name}:main"}
+        )
+    use_wheelhouse(monkeypatch, house)
+    trees = {}
+    for mode in ("single", "auto"):
+        settings = {"base": debian_base, "dependency-layers": mode}
+        dependencies = ("greetlib", "acme-one", "acme-two")
+        root = write_app(tmp_path / mode, image=settings, dependencies=dependencies)
+        target = f"{registry.host}/{repo_name}:{mode}"
+        _push(root, target, capsys)
+        layers = _manifest(registry.host, repo_name, mode)["layers"]
+        assert len(layers) == (3 if mode == "single" else 5)  # Debian, deps, app
+        rootfs, runtime = _unpack(target, tmp_path / f"unpacked-{mode}")
+        trees[mode] = _tree(rootfs)
+
+    assert trees["auto"] == trees["single"]
+    assert f"{SITE.lstrip('/')}/acme/one.py" in trees["auto"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+    assert _run(rootfs, runtime, "/usr/bin/acme-two") == "acme two\n"
 
 
 # -- pinned dependency sets ------------------------------------------------------------------
