@@ -14,6 +14,7 @@ from ocipush.cli import main
 from ocipush.image.deplayers import dependency_layers, group_dependencies
 from ocipush.image.deps import Dependency
 from ocipush.image.errors import DependencyError
+from ocipush.image.install import install_in_memory, install_wheels
 from ocipush.image.layer_cache import LayerCache
 from ocipush.image.python import PythonRuntime
 from ocipush.oci.digest import file_digest
@@ -202,3 +203,17 @@ def test_ocipush_cache_shows_and_clears_the_user_cache(wheels, tmp_path, monkeyp
     assert not cache.directory.exists()
     assert main(["cache", "show"]) == 0
     assert capsys.readouterr().out == f"layer cache: {cache.directory}\nempty\n"
+
+
+def test_installing_in_memory_gives_the_entries_of_a_staging_tree(wheels, tmp_path):
+    memory = install_in_memory(wheels["alpha"], RUNTIME, uid=0, gid=0)
+    disk = install_wheels([wheels["alpha"]], RUNTIME, tmp_path / "staging", uid=0, gid=0)
+
+    def content(entry):
+        return entry.data if entry.data is not None else entry.source and entry.source.read_bytes()
+
+    assert {e.path: (e.mode, content(e)) for e in memory} == {
+        e.path: (e.mode, content(e)) for e in disk
+    }
+    script = next(e for e in memory if e.path == "/usr/local/bin/alpha")
+    assert (script.mode, script.data.splitlines()[0]) == (0o755, b"#!/usr/local/bin/python3.11")

@@ -22,9 +22,11 @@ order in which they finish changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from ocipush.image.deps import Dependency, fetch_wheels, pip_target_options
 from ocipush.image.errors import DependencyError
-from ocipush.image.install import LabelledLayer, install_wheels
+from ocipush.image.install import LabelledLayer, install_in_memory, install_wheels
 from ocipush.image.layer_cache import CachedLayer, LayerCache
 from ocipush.image.python import PythonRuntime
 from ocipush.oci.digest import file_digest
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 MAX_LAYERS = 32
 #: The file time in dependency layers: fixed, so a layer is the same in every project.
 DEPENDENCY_MTIME = 0
+#: Wheels up to this size unpacked are installed in memory (two layers build at once).
+IN_MEMORY_BYTES = 256 * 1024**2
 #: Conflicting files named in one error, at most.
 _CONFLICTS_SHOWN = 5
 
@@ -106,25 +110,19 @@ class _Build:
     def layer(
         self, members: Sequence[Dependency], wheels: Mapping[str, Path], cache: LayerCache, key: str
     ) -> CachedLayer:
-        """Install ``members`` each into its own tree, pack them as one layer, cache it."""
+        """Install ``members`` each on its own, pack them as one layer, cache it."""
         scratch = cache.scratch()
         try:
             entries: list[LayerEntry] = []
             files: dict[str, tuple[str, str]] = {}
             for number, member in enumerate(members):
-                staging = scratch / str(number)
-                staging.mkdir()
-                installed = install_wheels(
-                    [wheels[member.sha256]],
-                    self.runtime,
-                    staging,
-                    uid=self.uid,
-                    gid=self.gid,
-                    bytecode=self.bytecode,
-                )
+                installed = self._install(wheels[member.sha256], scratch / str(number))
                 for entry in installed:
                     if entry.link is not None:
                         _note(files, entry.path, (member.name, f"-> {entry.link}"))
+                    elif entry.data is not None:
+                        fingerprint = hashlib.sha256(entry.data).hexdigest()
+                        _note(files, entry.path, (member.name, f"sha256:{fingerprint}"))
                     elif entry.source is not None:
                         fingerprint = str(file_digest(entry.source)[0])
                         _note(files, entry.path, (member.name, fingerprint))
@@ -133,6 +131,24 @@ class _Build:
             return cache.put(key, blob, files, _label(members, self.runtime))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _install(self, wheel: Path, staging: Path) -> list[LayerEntry]:
+        """In memory when it fits and needs no compiling (no file is created, which is most of
+        an install's time), else in a staging tree."""
+        if self.bytecode is None and _unpacked_size(wheel) <= IN_MEMORY_BYTES:
+            return install_in_memory(wheel, self.runtime, uid=self.uid, gid=self.gid)
+        staging.mkdir()
+        return install_wheels(
+            [wheel], self.runtime, staging, uid=self.uid, gid=self.gid, bytecode=self.bytecode
+        )
+
+
+def _unpacked_size(wheel: Path) -> int:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (OSError, zipfile.BadZipFile):
+        return IN_MEMORY_BYTES + 1  # let the installer say what is wrong with it
 
 
 def _label(members: Sequence[Dependency], runtime: PythonRuntime) -> str:

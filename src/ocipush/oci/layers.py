@@ -8,6 +8,7 @@ digests (compressed and uncompressed) are computed, so it is never held in memor
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import stat
 import tarfile
@@ -47,9 +48,10 @@ class LayerEntry:
     """One path in the layer.
 
     :ivar path: where it lands in the image, absolute (``/srv/static/app.css``).
-    :ivar source: the file to copy; ``None`` for a directory.
+    :ivar source: the file to copy; ``None`` for a directory (or content given as ``data``).
     :ivar mode: permission bits.
     :ivar link: a symlink target instead of content.
+    :ivar data: the file's content, when it was made in memory rather than on disk.
     """
 
     path: str
@@ -58,6 +60,7 @@ class LayerEntry:
     uid: int = 0
     gid: int = 0
     link: str | None = None
+    data: bytes | None = None
 
 
 class _Sink(Protocol):
@@ -221,6 +224,9 @@ def _add(tar: tarfile.TarFile, entry: LayerEntry, mtime: int) -> None:
         info.type = tarfile.SYMTYPE
         info.linkname = entry.link
         tar.addfile(info)
+    elif entry.data is not None:
+        info.size = len(entry.data)
+        tar.addfile(info, io.BytesIO(entry.data))
     elif entry.source is None:
         info.type = tarfile.DIRTYPE
         tar.addfile(info)
