@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ocipush.image.deplayers import dependency_layers
+from ocipush.image.deplayers import DependencyLayer, dependency_layers
 from ocipush.image.deps import (
     dependency_layer,
     fetch_wheels,
@@ -48,10 +49,18 @@ RUNTIME = PythonRuntime(
 REQUIREMENTS = ["numpy", "pandas", "idna"]
 
 
-def _timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
+def _timed(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of this process and its children (the machine is shared:
+    CPU time does not grow when other work takes the cores)."""
+
+    def cpu() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    started, started_cpu = time.perf_counter(), cpu()
     action()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu() - started_cpu
 
 
 def _shell(command: str, cwd: Path) -> None:
@@ -127,8 +136,8 @@ def main() -> int:
             )
             shutil.copytree(work / "wheels", work / "single" / "wheels", dirs_exist_ok=True)
 
-        layers: list[list[object]] = []
-        rows: dict[str, list[float]] = {}
+        layers: list[list[DependencyLayer]] = []
+        rows: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.runs):
             rows.setdefault("tar | gzip -6 (installed tree)", []).append(
                 _timed(lambda: _shell("tar -cf - . | gzip -6 > /dev/null", tree))
@@ -143,15 +152,19 @@ def main() -> int:
             rows.setdefault('ocipush cold, "single" (install + pack, from wheels)', []).append(
                 _timed(single)
             )
-        pigz = statistics.median(rows["tar | pigz -6 (installed tree)"])
+        pigz = statistics.median(wall for wall, _ in rows["tar | pigz -6 (installed tree)"])
         names = ", ".join(f"{d.name} {d.version}" for d in dependencies)
         built = layers[-1]
-        print(f"Dependencies: {names}; installed tree {tree_bytes / 2**20:.1f} MiB; ")
-        print(f"{len(built)} layers; {os.cpu_count()} cores; median of {args.runs} runs.\n")
-        print("| what | seconds | vs pigz |\n|---|---|---|")
+        layer_bytes = sum(layer.blob.size or 0 for layer in built)
+        print(f"Dependencies: {names}; installed tree {tree_bytes / 2**20:.1f} MiB;")
+        print(f"{len(built)} layers, {layer_bytes / 2**20:.1f} MiB compressed; ")
+        print(f"{os.cpu_count()} cores; median of {args.runs} runs.\n")
+        print("| what | wall s | vs pigz | CPU s |\n|---|---|---|---|")
         for name, times in rows.items():
-            median = statistics.median(times)
-            print(f"| {name} | {median:.2f} | {median / pigz:.2f} |")
+            median = statistics.median(wall for wall, _ in times)
+            cpu = statistics.median(used for _, used in times)
+            print(f"| {name} | {median:.2f} | {median / pigz:.2f} | {cpu:.2f} |")
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
 

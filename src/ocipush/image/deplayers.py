@@ -15,9 +15,10 @@ single-layer install; a file two distributions write with different contents is 
 naming both (the image's file would depend on which layer came last). Identical copies, such
 as a ``pkgutil`` namespace ``__init__.py``, are no conflict.
 
-The layers missing from the cache are built in parallel, one worker per core (zlib and the
-file copies release the GIL), largest first; each is deterministic on its own, so the
-order in which they finish changes nothing.
+The layers missing from the cache are built side by side, largest first, one per core, and
+each is deflated in blocks on every core (:mod:`ocipush.oci.pgzip`; zlib releases the GIL),
+so one big wheel still uses the whole machine. Each layer's bytes are fixed by its input
+alone, so neither the order in which they finish nor the number of cores changes anything.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import os
 import shutil
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,12 @@ class _Build:
         )
 
     def layer(
-        self, members: Sequence[Dependency], wheels: Mapping[str, Path], cache: LayerCache, key: str
+        self,
+        members: Sequence[Dependency],
+        wheels: Mapping[str, Path],
+        cache: LayerCache,
+        key: str,
+        compressor: Executor,
     ) -> CachedLayer:
         """Install ``members`` each on its own, pack them as one layer, cache it."""
         scratch = cache.scratch()
@@ -127,7 +133,9 @@ class _Build:
                         fingerprint = str(file_digest(entry.source)[0])
                         _note(files, entry.path, (member.name, fingerprint))
                 entries += installed
-            blob = build_layer(entries, scratch / "out", mtime=DEPENDENCY_MTIME)
+            blob = build_layer(
+                entries, scratch / "out", mtime=DEPENDENCY_MTIME, compressor=compressor
+            )
             return cache.put(key, blob, files, _label(members, self.runtime))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -253,10 +261,17 @@ def dependency_layers(
         fetch([d for _, group in missing for d in group])
         # Largest first, so that the last layer to finish is a small one.
         missing.sort(key=lambda item: -sum(fetched[d.sha256].stat().st_size for d in item[1]))
-        count = min(len(missing), workers or os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="ocipush-layer") as pool:
+        cores = workers or os.cpu_count() or 1
+        # Layers are installed and packed side by side, their blocks deflated on every core.
+        with (
+            ThreadPoolExecutor(cores, thread_name_prefix="ocipush-deflate") as compressor,
+            ThreadPoolExecutor(
+                min(len(missing), cores), thread_name_prefix="ocipush-layer"
+            ) as pool,
+        ):
             futures = [
-                pool.submit(build.layer, group, fetched, cache, key) for key, group in missing
+                pool.submit(build.layer, group, fetched, cache, key, compressor)
+                for key, group in missing
             ]
             for future in futures:
                 made = future.result()
