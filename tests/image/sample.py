@@ -112,7 +112,8 @@ def make_tiny_wheel(
     directory.mkdir(parents=True, exist_ok=True)
     normal = name.replace("-", "_")
     info = f"{normal}-{version}.dist-info"
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata = f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n"
+    metadata += "License-Expression: MIT\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     contents = {
         **files,

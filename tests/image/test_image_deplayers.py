@@ -12,7 +12,7 @@ import pytest
 from image.sample import make_tiny_wheel
 from ocipush.cli import main
 from ocipush.image.deplayers import dependency_layers, group_dependencies
-from ocipush.image.deps import Dependency
+from ocipush.image.deps import Dependency, dependency_licenses
 from ocipush.image.errors import DependencyError
 from ocipush.image.install import install_in_memory, install_wheels
 from ocipush.image.layer_cache import LayerCache
@@ -157,8 +157,11 @@ def test_the_cache_hits_misses_on_a_changed_wheel_and_evicts_at_its_bound(wheels
     # A hit reads neither the wheel nor the tree: the wheels may be gone.
     moved = tmp_path / "moved"
     wheels["alpha"].parent.rename(moved)
-    again = _layers([alpha, beta], cache, tmp_path)
+    again = _layers([alpha, beta], cache, tmp_path / "elsewhere")
     assert [layer.blob.digest for layer in again] == [layer.blob.digest for layer in first]
+    # The SBOM still gets the licenses, noted when the layers were built.
+    licenses = dependency_licenses([alpha, beta], tmp_path / "elsewhere", cache.wheel_license)
+    assert licenses == {"alpha": "MIT", "beta": "MIT"}
     moved.rename(wheels["alpha"].parent)
 
     # A changed wheel (beta 2.1) misses; alpha still hits.

@@ -271,7 +271,11 @@ class ImageBuilder:
             base_repository=None if reference is None else reference.repository.name,
             base_digest=built.base.digest,
             dependencies=built.dependencies,
-            licenses=dependency_licenses(built.dependencies, self.project.cache_dir),
+            licenses=dependency_licenses(
+                built.dependencies,
+                self.project.cache_dir,
+                LayerCache.for_user(self.project.environ).wheel_license,
+            ),
         )
 
     def _image(self, built: _Built, entrypoint: list[str], annotations: dict[str, str]) -> Image:

@@ -33,7 +33,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocipush.image.deps import Dependency, fetch_wheels, pip_target_options
+from ocipush.image.deps import Dependency, fetch_wheels, pip_target_options, wheel_license
 from ocipush.image.errors import DependencyError
 from ocipush.image.install import LabelledLayer, install_in_memory, install_wheels
 from ocipush.image.layer_cache import CachedLayer, LayerCache
@@ -230,7 +230,9 @@ def dependency_layers(
             wanted, fetch_wheels(wanted, wheels_dir, options, environ, what), strict=True
         ):
             fetched[member.sha256] = path
-            cache.remember_wheel_size(member.sha256, path.stat().st_size)
+            cache.remember_wheel(
+                member.sha256, size=path.stat().st_size, license_text=wheel_license(path)
+            )
 
     def size(dependency: Dependency) -> int:
         known = cache.wheel_size(dependency.sha256)

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "pip_target_options",
     "platform_machine",
     "resolve_dependencies",
+    "wheel_license",
     "wheel_requirements",
 ]
 
@@ -289,18 +290,31 @@ def local_wheel(dependency: Dependency, wheels: Path) -> Path:
     return wheels / dependency.filename
 
 
-def dependency_licenses(dependencies: Sequence[Dependency], cache_dir: Path) -> dict[str, str]:
-    """Each dependency's license (``License-Expression``, else ``License``) from its wheel's
-    metadata, by name; wheels no longer on this machine, or without one, are left out."""
+def wheel_license(wheel: Path) -> str | None:
+    """The license of a wheel (``License-Expression``, else ``License``), if it says one."""
+    try:
+        return metadata_from_wheel(wheel).license or None
+    except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
+        return None
+
+
+def dependency_licenses(
+    dependencies: Sequence[Dependency],
+    cache_dir: Path,
+    recorded: Callable[[str], str | None] | None = None,
+) -> dict[str, str]:
+    """Each dependency's license from its wheel's metadata, by name.
+
+    :param recorded: the license noted for a wheel hash when it was built into a cached layer,
+        for wheels no longer (or never) on this machine; those without either are left out.
+    """
     licenses = {}
     for dependency in dependencies:
         local = local_wheel(dependency, cache_dir / "wheels")
-        if not local.is_file():
-            continue
-        try:
-            license_text = metadata_from_wheel(local).license
-        except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
-            continue
+        if local.is_file():
+            license_text = wheel_license(local)
+        else:
+            license_text = recorded(dependency.sha256) if recorded is not None else None
         if license_text:
             licenses[dependency.name] = license_text
     return licenses

@@ -131,18 +131,29 @@ class LayerCache:
 
     def wheel_size(self, sha256: str) -> int | None:
         """The size of the wheel with this hash, if a build here has seen it."""
-        try:
-            return int((self.directory / "sizes" / sha256).read_text(encoding="ascii"))
-        except (OSError, ValueError):
-            return None
+        size = self._wheel_facts(sha256).get("size")
+        return size if isinstance(size, int) else None
 
-    def remember_wheel_size(self, sha256: str, size: int) -> None:
-        """Note a wheel's size, so that grouping by size needs no download next time."""
-        sizes = self.directory / "sizes"
-        sizes.mkdir(parents=True, exist_ok=True)
-        partial = sizes / f".{sha256}.{os.getpid()}.tmp"
-        partial.write_text(str(size), encoding="ascii")
-        partial.replace(sizes / sha256)
+    def wheel_license(self, sha256: str) -> str | None:
+        """The license the wheel with this hash declares, if a build here has seen it (for
+        SBOMs of images whose layers came from the cache, the wheel never fetched)."""
+        license_text = self._wheel_facts(sha256).get("license")
+        return license_text if isinstance(license_text, str) else None
+
+    def remember_wheel(self, sha256: str, *, size: int, license_text: str | None) -> None:
+        """Note what a build knows of a wheel, so later builds need not fetch it."""
+        facts = self.directory / "wheels"
+        facts.mkdir(parents=True, exist_ok=True)
+        partial = facts / f".{sha256}.{os.getpid()}.tmp"
+        partial.write_text(json.dumps({"size": size, "license": license_text}), encoding="utf-8")
+        partial.replace(facts / f"{sha256}.json")
+
+    def _wheel_facts(self, sha256: str) -> dict[str, object]:
+        try:
+            facts = json.loads((self.directory / "wheels" / f"{sha256}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return facts if isinstance(facts, dict) else {}
 
     def scratch(self) -> Path:
         """A new private directory on the cache's file system, for building one layer (so
