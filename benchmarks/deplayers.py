@@ -10,6 +10,9 @@ ocipush would use; wheels are downloaded once, untimed). Then, each ``--runs`` t
   ``tar -cf - . | gzip -6 > /dev/null``, the single-threaded baseline;
 - **tar | pigz -6**: the same with ``pigz -6`` (Debian ``pigz``), which uses every core: the
   machine's compression ceiling;
+- **ocipush pack only**: the same installed files, already in memory (untimed), packed as one
+  layer with blocks deflated on every core: the packing step alone, like for like with the
+  baselines (which start from an installed tree);
 - **ocipush single**: ``dependency-layers = "single"`` from scratch: today's one layer;
 - **ocipush warm**: "auto" again with the cache filled by the cold run: no wheel is read.
 
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ocipush.image.deplayers import DependencyLayer, dependency_layers
@@ -37,9 +41,10 @@ from ocipush.image.deps import (
     pip_target_options,
     resolve_dependencies,
 )
-from ocipush.image.install import install_wheels
+from ocipush.image.install import install_in_memory, install_wheels
 from ocipush.image.layer_cache import LayerCache
 from ocipush.image.python import PythonRuntime
+from ocipush.oci.layers import build_layer
 from ocipush.oci.model import Platform
 
 PLATFORM = Platform("linux", "amd64")
@@ -136,6 +141,12 @@ def main() -> int:
             )
             shutil.copytree(work / "wheels", work / "single" / "wheels", dirs_exist_ok=True)
 
+        installed = [e for wheel in wheels for e in install_in_memory(wheel, RUNTIME, uid=0, gid=0)]
+
+        def pack() -> None:
+            with ThreadPoolExecutor(os.cpu_count() or 1) as compressor:
+                build_layer(installed, work / "packed", compressor=compressor)
+
         layers: list[list[DependencyLayer]] = []
         rows: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.runs):
@@ -144,6 +155,9 @@ def main() -> int:
             )
             rows.setdefault("tar | pigz -6 (installed tree)", []).append(
                 _timed(lambda: _shell("tar -cf - . | pigz -6 > /dev/null", tree))
+            )
+            rows.setdefault("ocipush pack only (installed files in memory)", []).append(
+                _timed(pack)
             )
             rows.setdefault('ocipush cold, "auto" (install + pack, from wheels)', []).append(
                 _timed(cold)
