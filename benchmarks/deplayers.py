@@ -96,35 +96,25 @@ def main() -> int:
         install_wheels(wheels, RUNTIME, tree, uid=0, gid=0)
         tree_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
 
-        def cold() -> None:
-            cache = LayerCache(work / "cache")
-            cache.clear()
-            layers.append(
-                dependency_layers(
-                    dependencies,
-                    platform=PLATFORM,
-                    runtime=RUNTIME,
-                    cache=cache,
-                    wheels_dir=work / "wheels",
-                    environ=environ,
-                    uid=0,
-                    gid=0,
-                    what="benchmark",
-                )
-            )
-
-        def warm() -> None:
-            dependency_layers(
+        def auto(wheels_dir: Path) -> list[DependencyLayer]:
+            return dependency_layers(
                 dependencies,
                 platform=PLATFORM,
                 runtime=RUNTIME,
                 cache=LayerCache(work / "cache"),
-                wheels_dir=work / "no-wheels-needed",
+                wheels_dir=wheels_dir,
                 environ=environ,
                 uid=0,
                 gid=0,
                 what="benchmark",
             )
+
+        def cold() -> None:
+            LayerCache(work / "cache").clear()
+            layers.append(auto(work / "wheels"))
+
+        def warm() -> None:
+            auto(work / "no-wheels-needed")
 
         def single() -> None:
             shutil.rmtree(work / "single", ignore_errors=True)

@@ -36,10 +36,10 @@ from urllib.parse import unquote, urlsplit
 
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.install import LabelledLayer, install_wheels
+from ocipush.image.layer_cache import blob_from_record, blob_record, write_json
 from ocipush.image.python import PythonRuntime
-from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import FileBlob
-from ocipush.oci.digest import Digest, file_digest
+from ocipush.oci.digest import file_digest
 from ocipush.oci.layers import build_layer
 from ocipush.oci.model import Platform
 from ocipush.release.config import canonical_name
@@ -403,32 +403,14 @@ def dependency_layer(
         )
         blob = build_layer(entries, layers, mtime=mtime)
     index.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "file": blob.path.name,
-        "digest": str(blob.digest),
-        "diff_id": str(blob.diff_id),
-        "size": blob.size,
-    }
-    # Written whole, then renamed: a concurrent build never reads half a record.
-    partial = index.with_suffix(".tmp")
-    partial.write_text(json.dumps(record), encoding="utf-8")
-    partial.replace(index)
+    write_json(index, {"file": blob.path.name, **blob_record(blob)})
     return LabelledLayer(blob, what)
 
 
 def _cached_layer(index: Path, layers: Path, what: str) -> FileBlob | None:
     try:
         record = json.loads(index.read_text(encoding="utf-8"))
-        path = layers / record["file"]
-        if path.stat().st_size != record["size"]:
-            return None
-        blob = FileBlob(
-            path,
-            mt.OCI_LAYER,
-            digest=Digest.parse(record["digest"]),
-            size=record["size"],
-            diff_id=Digest.parse(record["diff_id"]),
-        )
-        return LabelledLayer(blob, what)
+        blob = blob_from_record(layers / record["file"], record)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return None if blob is None else LabelledLayer(blob, what)

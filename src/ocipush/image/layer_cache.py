@@ -23,12 +23,22 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.digest import Digest
 
-__all__ = ["DEFAULT_MAX_BYTES", "CacheEntry", "CachedLayer", "LayerCache", "user_cache_dir"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "CacheEntry",
+    "CachedLayer",
+    "LayerCache",
+    "blob_from_record",
+    "blob_record",
+    "user_cache_dir",
+    "write_json",
+]
 
 #: The cache's bound: a few large scientific stacks (numpy, pandas, torch's CPU wheel).
 DEFAULT_MAX_BYTES = 4 * 1024**3
@@ -44,6 +54,38 @@ def user_cache_dir(environ: Mapping[str, str]) -> Path:
     if not os.path.isabs(base):  # the spec: a relative value is invalid and ignored
         base = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
     return Path(base) / "ocipush"
+
+
+def blob_record(blob: FileBlob) -> dict[str, object]:
+    """What a cache record says of a layer file: its digests and size."""
+    return {"digest": str(blob.digest), "diff_id": str(blob.diff_id), "size": blob.size}
+
+
+def blob_from_record(path: Path, record: Mapping[str, Any]) -> FileBlob | None:
+    """The layer file ``path`` as :func:`blob_record` described it; ``None`` when the file is
+    missing or its size differs.
+
+    :raises KeyError, ValueError, TypeError: the record is damaged.
+    """
+    try:
+        if path.stat().st_size != record["size"]:
+            return None
+    except OSError:
+        return None
+    return FileBlob(
+        path,
+        mt.OCI_LAYER,
+        digest=Digest.parse(record["digest"]),
+        size=record["size"],
+        diff_id=Digest.parse(record["diff_id"]),
+    )
+
+
+def write_json(path: Path, value: object) -> None:
+    """Write ``value`` whole, then rename it into place: a concurrent build never reads half."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(value), encoding="utf-8")
+    partial.replace(path)
 
 
 @dataclass(frozen=True)
@@ -91,16 +133,9 @@ class LayerCache:
         record_path = self.directory / f"{key}{_RECORD}"
         try:
             record = json.loads(record_path.read_text(encoding="utf-8"))
-            layer = self.directory / f"{key}{_LAYER}"
-            if layer.stat().st_size != record["size"]:
+            blob = blob_from_record(self.directory / f"{key}{_LAYER}", record)
+            if blob is None:
                 return None
-            blob = FileBlob(
-                layer,
-                mt.OCI_LAYER,
-                digest=Digest.parse(record["digest"]),
-                size=record["size"],
-                diff_id=Digest.parse(record["diff_id"]),
-            )
             files = {path: (owner, print_) for path, (owner, print_) in record["files"].items()}
             os.utime(record_path)  # its last use, for the eviction order
         except (OSError, ValueError, KeyError, TypeError):
@@ -115,15 +150,11 @@ class LayerCache:
         layer = self.directory / f"{key}{_LAYER}"
         os.replace(blob.path, layer)
         record = {
-            "digest": str(blob.digest),
-            "diff_id": str(blob.diff_id),
-            "size": blob.size,
+            **blob_record(blob),
             "label": label,
             "files": {path: list(value) for path, value in sorted(files.items())},
         }
-        partial = self.directory / f".{key}.{os.getpid()}.tmp"
-        partial.write_text(json.dumps(record), encoding="utf-8")
-        partial.replace(self.directory / f"{key}{_RECORD}")
+        write_json(self.directory / f"{key}{_RECORD}", record)
         cached = FileBlob(
             layer, blob.media_type, digest=blob.digest, size=blob.size, diff_id=blob.diff_id
         )
@@ -144,9 +175,7 @@ class LayerCache:
         """Note what a build knows of a wheel, so later builds need not fetch it."""
         facts = self.directory / "wheels"
         facts.mkdir(parents=True, exist_ok=True)
-        partial = facts / f".{sha256}.{os.getpid()}.tmp"
-        partial.write_text(json.dumps({"size": size, "license": license_text}), encoding="utf-8")
-        partial.replace(facts / f"{sha256}.json")
+        write_json(facts / f"{sha256}.json", {"size": size, "license": license_text})
 
     def _wheel_facts(self, sha256: str) -> dict[str, object]:
         try:
