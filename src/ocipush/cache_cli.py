@@ -12,6 +12,7 @@ import os
 import time
 from typing import Any
 
+from ocipush.image.errors import ImageError
 from ocipush.image.layer_cache import CacheEntry, LayerCache
 
 __all__ = ["add_cache_command"]
@@ -42,7 +43,13 @@ def _count(entries: list[CacheEntry]) -> str:
 def run_cache_command(args: argparse.Namespace) -> int:
     cache = LayerCache.for_user(os.environ)
     if args.action == "clear":
-        removed = cache.clear()
+        try:
+            removed = cache.clear()
+        except OSError as error:
+            raise ImageError(
+                f"{error.filename or cache.directory}: cannot delete it ({error.strerror}); "
+                "check that you own the layer cache, or delete the folder yourself"
+            ) from None
         print(f"removed {_count(removed)} from {cache.directory}")
         return 0
     entries = cache.entries()
