@@ -136,11 +136,11 @@ def test_a_file_two_distributions_write_differently_is_an_error_naming_both(tmp_
     with pytest.raises(DependencyError) as caught:
         _layers([_dependency(one), _dependency(two)], cache, tmp_path)
     assert str(caught.value).startswith(
-        "dependencies: 1 file(s) are written by two distributions with different contents: "
-        f"/{SITE}/shared/data.txt (by one and by two); "
+        "test dependencies: 1 file(s) are written by two distributions with different "
+        f"contents: /{SITE}/shared/data.txt (by one 1.0 and by two 1.0); "
     )
     # The same check in a shared layer (past the cap), and an identical copy is no conflict.
-    with pytest.raises(DependencyError, match=r"data.txt \(by one and by two\)"):
+    with pytest.raises(DependencyError, match=r"data.txt \(by one 1.0 and by two 1.0\)"):
         _layers([_dependency(one), _dependency(two)], cache, tmp_path, cap=1)
     assert len(_layers([_dependency(one), _dependency(same)], cache, tmp_path)) == 2
 

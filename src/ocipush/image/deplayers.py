@@ -94,6 +94,7 @@ class _Build:
     uid: int
     gid: int
     bytecode: Mapping[str, str] | None
+    what: str
 
     def key(self, members: Sequence[Dependency]) -> str:
         return LayerCache.key(
@@ -123,15 +124,16 @@ class _Build:
             files: dict[str, tuple[str, str]] = {}
             for number, member in enumerate(members):
                 installed = self._install(wheels[member.sha256], scratch / str(number))
+                owner = f"{member.name} {member.version}"
                 for entry in installed:
                     if entry.link is not None:
-                        _note(files, entry.path, (member.name, f"-> {entry.link}"))
+                        _note(files, entry.path, (owner, f"-> {entry.link}"), self.what)
                     elif entry.data is not None:
                         fingerprint = hashlib.sha256(entry.data).hexdigest()
-                        _note(files, entry.path, (member.name, f"sha256:{fingerprint}"))
+                        _note(files, entry.path, (owner, f"sha256:{fingerprint}"), self.what)
                     elif entry.source is not None:
                         fingerprint = str(file_digest(entry.source)[0])
-                        _note(files, entry.path, (member.name, fingerprint))
+                        _note(files, entry.path, (owner, fingerprint), self.what)
                 entries += installed
             blob = build_layer(
                 entries, scratch / "out", mtime=DEPENDENCY_MTIME, compressor=compressor
@@ -166,25 +168,25 @@ def _label(members: Sequence[Dependency], runtime: PythonRuntime) -> str:
     return f"{len(members)} small dependencies ({names}) for Python {runtime.version_text}"
 
 
-def _note(files: dict[str, tuple[str, str]], path: str, value: tuple[str, str]) -> None:
+def _note(files: dict[str, tuple[str, str]], path: str, value: tuple[str, str], what: str) -> None:
     """Record who wrote ``path``; two different contents from two owners is a conflict."""
     earlier = files.setdefault(path, value)
     if earlier[1] != value[1]:
-        raise _conflict_error([(path, earlier[0], value[0])])
+        raise _conflict_error([(path, earlier[0], value[0])], what)
 
 
-def _conflict_error(conflicts: Sequence[tuple[str, str, str]]) -> DependencyError:
+def _conflict_error(conflicts: Sequence[tuple[str, str, str]], what: str) -> DependencyError:
     shown = "; ".join(f"{path} (by {a} and by {b})" for path, a, b in conflicts[:_CONFLICTS_SHOWN])
     more = len(conflicts) - _CONFLICTS_SHOWN
     return DependencyError(
-        f"dependencies: {len(conflicts)} file(s) are written by two distributions with "
+        f"{what}: {len(conflicts)} file(s) are written by two distributions with "
         f"different contents: {shown}{f' and {more} more' if more > 0 else ''}; only one can be "
         "in the image, and which one would depend on the install order (pip warns about this "
         "too). Drop or replace one of the two distributions in your requirements"
     )
 
 
-def _check_overlaps(layers: Sequence[CachedLayer]) -> None:
+def _check_overlaps(layers: Sequence[CachedLayer], what: str) -> None:
     owners: dict[str, tuple[str, str]] = {}
     conflicts = []
     for layer in layers:
@@ -193,7 +195,7 @@ def _check_overlaps(layers: Sequence[CachedLayer]) -> None:
             if earlier[1] != fingerprint:
                 conflicts.append((path, earlier[0], owner))
     if conflicts:
-        raise _conflict_error(conflicts)
+        raise _conflict_error(conflicts, what)
 
 
 def dependency_layers(
@@ -220,7 +222,7 @@ def dependency_layers(
     :raises DependencyError: a wheel cannot be fetched or installed, or two distributions
         write one file differently.
     """
-    build = _Build(runtime, uid, gid, environ if bytecode else None)
+    build = _Build(runtime, uid, gid, environ if bytecode else None, what)
     options = pip_target_options(platform, runtime)
     fetched: dict[str, Path] = {}
 
@@ -279,7 +281,7 @@ def dependency_layers(
                 made = future.result()
                 found[made.key] = made
     layers = [found[key] for key in keys]
-    _check_overlaps(layers)
+    _check_overlaps(layers, what)
     for deleted in cache.evict(keep=set(keys)):
         log.info(
             "layer cache: evicted %s (%d bytes, least recently used)", deleted.label, deleted.size
