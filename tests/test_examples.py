@@ -160,8 +160,8 @@ def test_plugin_layer_validates_its_table(motd_site, tmp_path):
     assert completed.returncode == 2
     assert completed.stderr == (
         f"error: {sample / 'pyproject.toml'}: 2 configuration problems:\n"
-        "  tool.ocipush.motd.message: 5 — expected a non-empty string\n"
-        '  tool.ocipush.motd.mode: "rw" — expected octal bits like "0644"\n'
+        "  tool.ocipush.motd.message: expected a string, got an integer\n"
+        '  tool.ocipush.motd.mode: "rw" — a mode is 3 or 4 octal digits, such as "0644"\n'
     )
 
 

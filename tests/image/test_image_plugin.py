@@ -203,8 +203,8 @@ def test_configuration_problems_are_listed_together(tmp_path, capsys):
     assert code == 2
     assert "tool.ocipush.image.base" not in err  # no base means the default one
     for expected in (
-        'tool.ocipush.image.platforms: "linux" — expected os/architecture',
-        'tool.ocipush.image.ports: "http" — expected a port number',
+        'tool.ocipush.image.platforms[0]: "linux" — expected os/architecture',
+        'tool.ocipush.image.ports[0]: "http" — expected a port number',
         'tool.ocipush.image.workdir: "app" — expected an absolute path',
         "tool.ocipush.image.colour: unknown key",
     ):

@@ -7,19 +7,27 @@ import pytest
 from packaging.version import Version
 
 from ocipush.errors import ConfigError, ConfigProblem
+from ocipush.plugins.artifacts import ArtifactConfig, ArtifactsSettings
+from ocipush.plugins.files import FilesSettings, LayerConfig
+from ocipush.plugins.outputs import OutputsSettings
 from ocipush.release.config import (
     DEFAULT_TARGET,
-    ArtifactConfig,
-    LayerConfig,
     Settings,
     TargetConfig,
-    expand_template,
     load_settings,
     parse_settings,
-    project_variables,
-    tag_variables,
+    read_pyproject,
 )
+from ocipush.release.configure import read_configuration
+from ocipush.release.manager import PluginManager
+from ocipush.release.project import Project
+from ocipush.release.templates import expand_template, project_variables, tag_variables
 
+#: The core's keys and the built-in plugins' tables.
+KNOWN_KEYS = (
+    "allow-nondistributable-artifacts, artifacts, attestations, backend, image, jobs, layers, "
+    "outputs, plugins, scratch, signing, targets"
+)
 TAG_RULE = (
     "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', "
     "not starting with '.' or '-'"
@@ -67,9 +75,33 @@ base = "python:3.12-slim"
 """
 
 
+def read(
+    table: dict[str, Any],
+    *,
+    metadata: dict[str, str] | None = None,
+    source: str = "pyproject.toml",
+    requested: tuple[str, ...] = (),
+) -> Project:
+    """``table`` read as a run reads it: the core keys, then the built-in plugins' tables."""
+    manager = PluginManager(entry_points=False, requested=requested)
+    project, config = read_configuration(table, manager, root=Path("."), metadata=metadata)
+    config.raise_problems(source=source)
+    return project
+
+
+def layers(project: Project) -> tuple[LayerConfig, ...]:
+    settings = project.configured("files", FilesSettings)
+    return () if settings is None else settings.layers
+
+
+def artifacts(project: Project) -> tuple[ArtifactConfig, ...]:
+    settings = project.configured("artifacts", ArtifactsSettings)
+    return () if settings is None else settings.artifacts
+
+
 def problems_of(table: dict[str, Any], **kwargs: Any) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_settings(table, **kwargs)
+        read(table, **kwargs)
     return [str(problem) for problem in caught.value.problems]
 
 
@@ -82,22 +114,23 @@ def write_project(tmp_path: Path, text: str) -> Path:
 
 
 def test_an_empty_table_means_defaults() -> None:
-    settings = parse_settings({})
+    project = read({})
+    settings = project.settings
 
     assert settings == Settings()
     assert settings.backend == "setuptools.build_meta"
     assert settings.plugins == ()
     assert settings.jobs == 4
     assert settings.allow_nondistributable_artifacts is False
-    assert settings.outputs_json is None
+    assert project.configured("outputs", OutputsSettings) is None
     assert settings.targets == (TargetConfig(ref="oci:dist/oci", tags=(), insecure=False),)
-    assert settings.layers == ()
-    assert settings.artifacts == ()
+    assert layers(project) == ()
+    assert artifacts(project) == ()
     assert dict(settings.plugin_tables) == {}
 
 
 def test_allow_outside_is_read_on_layers_artifacts_and_outputs() -> None:
-    settings = parse_settings(
+    project = read(
         {
             "layers": [{"source": "../shared", "dest": "/srv", "allow-outside": True}],
             "artifacts": [{**_ARTIFACT, "allow-outside": True}],
@@ -105,16 +138,16 @@ def test_allow_outside_is_read_on_layers_artifacts_and_outputs() -> None:
         }
     )
 
-    assert settings.layers[0].allow_outside
-    assert settings.artifacts[0].allow_outside
-    assert settings.outputs_allow_outside
-    assert not parse_settings({"layers": [{"source": "s", "dest": "/"}]}).layers[0].allow_outside
+    assert layers(project)[0].allow_outside
+    assert artifacts(project)[0].allow_outside
+    assert project.configured("outputs", OutputsSettings) == OutputsSettings("../out.json", True)
+    assert not layers(read({"layers": [{"source": "s", "dest": "/"}]}))[0].allow_outside
 
 
 def test_layer_defaults() -> None:
-    settings = parse_settings({"layers": [{"source": "static", "dest": "/srv"}]})
+    project = read({"layers": [{"source": "static", "dest": "/srv"}]})
 
-    assert settings.layers == (
+    assert layers(project) == (
         LayerConfig(
             source="static",
             dest="/srv",
@@ -128,22 +161,24 @@ def test_layer_defaults() -> None:
     )
 
 
-def test_load_settings_reads_every_setting(tmp_path: Path) -> None:
-    settings = load_settings(write_project(tmp_path, FULL_EXAMPLE), plugin_names=["image"])
+def test_every_setting_is_read(tmp_path: Path) -> None:
+    document = read_pyproject(write_project(tmp_path, FULL_EXAMPLE))
+    project = read(document["tool"]["ocipush"], metadata=project_variables("Acme_App", "1.4.2"))
+    settings = project.settings
 
     assert settings.backend == "hatchling.build"
     assert settings.plugins == ("ci.oci_hooks",)
     assert settings.jobs == 8
     assert settings.allow_nondistributable_artifacts is True
-    assert settings.outputs_json == "dist/ocipush.json"
+    assert project.configured("outputs", OutputsSettings) == OutputsSettings("dist/ocipush.json")
     assert settings.targets == (
         TargetConfig("ghcr.io/acme/{name}:{version}", ("latest", "{major}.{minor}"), False),
         TargetConfig("localhost:5000/acme/app", (), True),
     )
-    assert settings.layers == (
+    assert layers(project) == (
         LayerConfig("static", "/srv/static", ("**/*",), ("*.map",), 0o600, 0o700, 1000, 1000),
     )
-    assert settings.artifacts == (
+    assert artifacts(project) == (
         ArtifactConfig(
             files=("{wheel}", "{sdist}"),
             artifact_type="application/vnd.acme.release.v1",
@@ -153,7 +188,12 @@ def test_load_settings_reads_every_setting(tmp_path: Path) -> None:
             tag="{version}-files",
         ),
     )
-    assert settings.plugin_tables == {"image": {"base": "python:3.12-slim"}}
+    assert settings.plugin_tables == {
+        "outputs": {"json": "dist/ocipush.json"},
+        "layers": document["tool"]["ocipush"]["layers"],
+        "artifacts": document["tool"]["ocipush"]["artifacts"],
+        "image": {"base": "python:3.12-slim"},
+    }
 
 
 def test_a_configured_layout_target_is_not_the_default() -> None:
@@ -163,7 +203,7 @@ def test_a_configured_layout_target_is_not_the_default() -> None:
 
 
 def test_accepted_values() -> None:
-    settings = parse_settings(
+    project = read(
         {
             "backend": "backend_module:Backend.instance",
             "targets": [
@@ -178,12 +218,12 @@ def test_accepted_values() -> None:
         }
     )
 
-    assert settings.backend == "backend_module:Backend.instance"
-    assert [target.is_layout for target in settings.targets] == [True, True, False]
-    assert settings.layers[0].file_mode == 0o4755
-    assert settings.layers[0].dir_mode == 0o755
-    assert settings.artifacts[0].media_type is None
-    assert settings.artifacts[0].tag is None
+    assert project.settings.backend == "backend_module:Backend.instance"
+    assert [target.is_layout for target in project.settings.targets] == [True, True, False]
+    assert layers(project)[0].file_mode == 0o4755
+    assert layers(project)[0].dir_mode == 0o755
+    assert artifacts(project)[0].media_type is None
+    assert artifacts(project)[0].tag is None
 
 
 # --- one test per problem ------------------------------------------------------------------
@@ -202,14 +242,12 @@ _ARTIFACT = {"files": ["{wheel}"], "artifact-type": "application/vnd.acme.releas
         ),
         pytest.param(
             {"zzz": 1},
-            "tool.ocipush.zzz: unknown key — known keys are allow-nondistributable-artifacts, "
-            "artifacts, backend, jobs, layers, outputs, plugins, targets",
+            f"tool.ocipush.zzz: unknown key — known keys are {KNOWN_KEYS}",
             id="unknown-top-level-key-without-suggestion",
         ),
         pytest.param(
             {"zzz": {}},
-            "tool.ocipush.zzz: unknown key — known keys are allow-nondistributable-artifacts, "
-            "artifacts, backend, jobs, layers, outputs, plugins, targets; a plugin's table "
+            f"tool.ocipush.zzz: unknown key — known keys are {KNOWN_KEYS}; a plugin's table "
             "needs the plugin installed or listed in tool.ocipush.plugins",
             id="unknown-table-hints-at-plugins",
         ),
@@ -530,7 +568,7 @@ def test_every_problem_is_reported_at_once() -> None:
     }
 
     with pytest.raises(ConfigError) as caught:
-        parse_settings(table, source="demo/pyproject.toml")
+        read(table, source="demo/pyproject.toml")
 
     assert str(caught.value) == (
         "demo/pyproject.toml: 4 configuration problems:\n"
@@ -585,19 +623,19 @@ def test_plugin_tables_are_kept_for_their_plugins() -> None:
 
 
 def test_plugin_table_must_be_a_table() -> None:
-    assert problems_of({"image": "python"}, plugin_names=["image"]) == [
+    assert problems_of({"image": "python"}) == [
         "tool.ocipush.image: expected a table, got a string"
     ]
 
 
 def test_unknown_key_suggests_plugin_names() -> None:
-    assert problems_of({"imgae": {}}, plugin_names=["image"]) == [
-        'tool.ocipush.imgae: unknown key — did you mean "image"?'
-    ]
+    assert problems_of({"imgae": {}}) == ['tool.ocipush.imgae: unknown key — did you mean "image"?']
 
 
 def test_a_plugin_cannot_take_over_a_setting() -> None:
-    assert problems_of({"jobs": {}}, plugin_names=["jobs"]) == [
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"jobs": {}}, plugin_names=["jobs"])
+    assert [str(p) for p in caught.value.problems] == [
         "tool.ocipush.jobs: expected an integer, got a table"
     ]
 

@@ -14,7 +14,7 @@ from ocipush.errors import ConfigError, PluginError
 from ocipush.oci.reference import Registry, Repository
 from ocipush.release.manager import BUILTIN_PLUGINS, PluginManager
 from ocipush.release.plan import Plan
-from ocipush.release.project import Project, ProjectMetadata, load_project
+from ocipush.release.project import Project, ProjectMetadata
 from ocipush.release.publish import open_project
 
 BUILTINS = sorted(BUILTIN_PLUGINS)
@@ -79,7 +79,7 @@ def _pyproject(root: Path, ocipush_table: str = "") -> None:
 
 def _project(root: Path, ocipush_table: str = "") -> Project:
     _pyproject(root, ocipush_table)
-    return load_project(root)
+    return open_project(root)[0]
 
 
 def _empty_plan() -> Plan:

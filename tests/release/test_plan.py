@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ocipush.errors import DigestMismatchError
+from ocipush.errors import ConfigError, DigestMismatchError
 from ocipush.release.plan import Plan
 from ocipush.release.publish import make_plan, open_project
 
@@ -291,10 +291,11 @@ def test_nothing_to_publish_is_an_error(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "empty"\nversion = "0.1"\n')
     project, manager = open_project(tmp_path)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ConfigError) as caught:
         make_plan(project, manager)
     assert str(caught.value) == (
-        f"{tmp_path / 'pyproject.toml'}: nothing to publish — add [[tool.ocipush.layers]], "
+        f"{tmp_path / 'pyproject.toml'}: 1 configuration problem:\n"
+        "  tool.ocipush: nothing to publish — add [[tool.ocipush.layers]], "
         "[[tool.ocipush.artifacts]] or a plugin that contributes content"
     )
 

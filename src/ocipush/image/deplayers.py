@@ -41,7 +41,7 @@ from ocipush.image.python import PythonRuntime
 from ocipush.oci.digest import file_digest
 from ocipush.oci.layers import LayerEntry, build_layer
 from ocipush.oci.model import Platform
-from ocipush.release.config import canonical_name
+from ocipush.release.templates import canonical_name
 
 __all__ = ["MAX_LAYERS", "DependencyLayer", "dependency_layers", "group_dependencies"]
 

@@ -42,8 +42,8 @@ from ocipush.oci.blobs import FileBlob
 from ocipush.oci.digest import file_digest
 from ocipush.oci.layers import build_layer
 from ocipush.oci.model import Platform
-from ocipush.release.config import canonical_name
 from ocipush.release.project import metadata_from_wheel
+from ocipush.release.templates import canonical_name
 
 __all__ = [
     "Dependency",

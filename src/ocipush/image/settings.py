@@ -1,12 +1,9 @@
-"""``[tool.ocipush.image]``: what the image plugin reads, checked key by key.
-
-Every problem is reported at once, by key path, quoting the value and saying what is
-expected, so one edit of ``pyproject.toml`` fixes them all.
+"""``[tool.ocipush.image]``: what the image plugin reads, checked key by key with the
+one config reader (:mod:`ocipush.release.reader`), so its problems read like every other.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,8 +13,17 @@ from typing import Any
 
 from ocipush.errors import ConfigProblem
 from ocipush.oci.model import Platform
+from ocipush.release.distributions import Distribution
+from ocipush.release.reader import ConfigReader, quote
 
-__all__ = ["DEPENDENCY_LAYERS", "RESOLVERS", "SCRATCH", "ImageSettings", "parse_image_settings"]
+__all__ = [
+    "DEPENDENCY_LAYERS",
+    "RESOLVERS",
+    "SCRATCH",
+    "ImageSettings",
+    "parse_image_settings",
+    "read_image_settings",
+]
 
 #: The ``base`` that means "no base": only the layers ocipush makes.
 SCRATCH = "scratch"
@@ -89,66 +95,12 @@ class ImageSettings:
     resolver: str = RESOLVERS[0]
     dependency_layers: str = DEPENDENCY_LAYERS[0]
 
+    def needed_distributions(self) -> frozenset[Distribution]:
+        """The image installs the project's wheel."""
+        return frozenset({"wheel"})
 
-class _Reader:
-    """Reads typed values out of the table, collecting problems instead of raising."""
 
-    def __init__(self, table: Mapping[str, Any]) -> None:
-        self.table = table
-        self.problems: list[ConfigProblem] = []
-
-    def report(self, key: str, message: str) -> None:
-        self.problems.append(ConfigProblem(f"{_ROOT}.{key}", message))
-
-    def string(self, key: str, *, absolute: bool = False) -> str | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            self.report(key, f"{json.dumps(value)} — expected a non-empty string")
-            return None
-        if absolute and not PurePosixPath(value).is_absolute():
-            self.report(key, f"{json.dumps(value)} — expected an absolute path in the image")
-            return None
-        return value
-
-    def strings(
-        self, key: str, check: Callable[[str], str | None] | None = None
-    ) -> tuple[str, ...] | None:
-        value = self.table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.report(key, f"{json.dumps(value)} — expected a list of strings")
-            return None
-        for item in value:
-            problem = check(item) if check else None
-            if problem:
-                self.report(key, f"{json.dumps(item)} — {problem}")
-        return tuple(value)
-
-    def mapping(self, key: str) -> Mapping[str, str]:
-        value = self.table.get(key)
-        if value is None:
-            return _empty()
-        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            self.report(key, f"{json.dumps(value)} — expected a table of strings")
-            return _empty()
-        return MappingProxyType(dict(value))
-
-    def boolean(self, key: str) -> bool:
-        value = self.table.get(key, False)
-        if not isinstance(value, bool):
-            self.report(key, f"{json.dumps(value)} — expected true or false")
-            return False
-        return value
-
-    def integer(self, key: str) -> int:
-        value = self.table.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
-            self.report(key, f"{json.dumps(value)} — expected a number from 0 to 4294967295")
-            return 0
-        return value
+_MAX_ID = 2**32 - 1
 
 
 def _platform_problem(text: str) -> str | None:
@@ -159,25 +111,44 @@ def _platform_problem(text: str) -> str | None:
     return None
 
 
+def _checked(
+    table: ConfigReader, problem: Callable[[str], str | None]
+) -> Callable[[str, str], None]:
+    """An ``each`` check for :meth:`ConfigReader.strings` reporting ``problem(text)``."""
+
+    def check(text: str, path: str) -> None:
+        found = problem(text)
+        if found:
+            table.report_at(path, f"{quote(text)} — {found}")
+
+    return check
+
+
 def _absolute_problem(text: str) -> str | None:
     return None if PurePosixPath(text).is_absolute() else "expected an absolute path in the image"
 
 
-def _ports(reader: _Reader) -> tuple[str, ...]:
-    value = reader.table.get("ports")
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        reader.report("ports", f'{json.dumps(value)} — expected a list such as [8080, "53/udp"]')
-        return ()
+def _absolute(table: ConfigReader, key: str) -> str | None:
+    value = table.string(key)
+    problem = None if value is None else _absolute_problem(value)
+    if problem:
+        table.report(key, f"{quote(value)} — {problem}")
+        return None
+    return value
+
+
+def _ports(table: ConfigReader) -> tuple[str, ...]:
+    items: list[object] | None = table.value(
+        "ports", "an array", expected='an array such as [8080, "53/udp"]'
+    )
     ports = []
-    for item in value:
+    for index, item in enumerate(items or ()):
         text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
         match = _PORT.fullmatch(text) if isinstance(text, str) else None
         if match is None or not 0 < int(match["number"]) < 65536:
-            reader.report(
-                "ports",
-                f"{json.dumps(item)} — expected a port number (1-65535), optionally with "
+            table.report_at(
+                f"{table.key_path('ports')}[{index}]",
+                f"{quote(item)} — expected a port number (1-65535), optionally with "
                 '"/tcp", "/udp" or "/sctp"',
             )
             continue
@@ -185,55 +156,53 @@ def _ports(reader: _Reader) -> tuple[str, ...]:
     return tuple(ports)
 
 
+def read_image_settings(table: ConfigReader) -> ImageSettings:
+    """Read ``[tool.ocipush.image]``, recording every problem on ``table``; the result is
+    usable only when none was recorded."""
+    table.only_known(_KEYS)
+    platforms = table.strings("platforms", each=_checked(table, _platform_problem)) or ()
+    entrypoint = table.strings("entrypoint")
+    if entrypoint == ():
+        table.report("entrypoint", '[] — name the program to run, e.g. ["/usr/local/bin/app"]')
+    env = table.string_table("env")
+    for name in env:
+        if not name or "=" in name:
+            table.report_at(
+                f"{table.key_path('env')}.{quote(name)}",
+                "a variable name cannot be empty or contain '='",
+            )
+    settings = ImageSettings(
+        base=table.string("base") or "",
+        platforms=tuple(Platform.parse(p) for p in platforms if not _platform_problem(p)),
+        entrypoint=entrypoint,
+        cmd=table.strings("cmd"),
+        env=MappingProxyType(env),
+        workdir=_absolute(table, "workdir"),
+        user=table.string("user"),
+        ports=_ports(table),
+        volumes=table.strings("volumes", each=_checked(table, _absolute_problem)) or (),
+        labels=MappingProxyType(table.string_table("labels")),
+        annotations=MappingProxyType(table.string_table("annotations")),
+        python=_absolute(table, "python"),
+        site_packages=_absolute(table, "site-packages"),
+        requirements=table.string("requirements"),
+        uid=table.integer("uid", minimum=0, maximum=_MAX_ID) or 0,
+        gid=table.integer("gid", minimum=0, maximum=_MAX_ID) or 0,
+        compile_bytecode=table.boolean("compile-bytecode"),
+        resolver=table.choice("resolver", RESOLVERS) or RESOLVERS[0],
+        dependency_layers=table.choice("dependency-layers", DEPENDENCY_LAYERS)
+        or DEPENDENCY_LAYERS[0],
+    )
+    if len(set(settings.platforms)) != len(settings.platforms):
+        table.report("platforms", "lists a platform twice; name each once")
+    return settings
+
+
 def parse_image_settings(
     table: Mapping[str, Any],
 ) -> tuple[ImageSettings | None, list[ConfigProblem]]:
-    """Check ``[tool.ocipush.image]``; returns the settings (``None`` when unusable) and
-    every problem found."""
-    reader = _Reader(table)
-    for key in table:
-        if key not in _KEYS:
-            reader.report(key, f"unknown key — known keys: {', '.join(_KEYS)}")
-    base = reader.string("base")
-    platforms = reader.strings("platforms", _platform_problem)
-    entrypoint = reader.strings("entrypoint")
-    if entrypoint == ():
-        reader.report("entrypoint", "[] — name the program to run, e.g. ['/usr/local/bin/app']")
-    cmd = reader.strings("cmd")
-    env = reader.mapping("env")
-    for name in env:
-        if not name or "=" in name:
-            reader.report(f"env.{name}", "a variable name cannot be empty or contain '='")
-    volumes = reader.strings("volumes", _absolute_problem)
-    settings = ImageSettings(
-        base=base or "",
-        platforms=tuple(Platform.parse(p) for p in platforms or () if not _platform_problem(p)),
-        entrypoint=entrypoint,
-        cmd=cmd,
-        env=env,
-        workdir=reader.string("workdir", absolute=True),
-        user=reader.string("user"),
-        ports=_ports(reader),
-        volumes=volumes or (),
-        labels=reader.mapping("labels"),
-        annotations=reader.mapping("annotations"),
-        python=reader.string("python", absolute=True),
-        site_packages=reader.string("site-packages", absolute=True),
-        requirements=reader.string("requirements"),
-        uid=reader.integer("uid"),
-        gid=reader.integer("gid"),
-        compile_bytecode=reader.boolean("compile-bytecode"),
-        resolver=reader.string("resolver") or RESOLVERS[0],
-        dependency_layers=reader.string("dependency-layers") or DEPENDENCY_LAYERS[0],
-    )
-    if settings.resolver not in RESOLVERS:
-        reader.report("resolver", f'"{settings.resolver}" — expected "pip" (the default) or "uv"')
-    if settings.dependency_layers not in DEPENDENCY_LAYERS:
-        reader.report(
-            "dependency-layers",
-            f'"{settings.dependency_layers}" — expected "auto" (the default: one layer per '
-            'distribution) or "single" (all dependencies in one layer)',
-        )
-    if len(set(settings.platforms)) != len(settings.platforms):
-        reader.report("platforms", "lists a platform twice; name each once")
+    """Check ``[tool.ocipush.image]`` on its own; returns the settings (``None`` when
+    unusable) and every problem found."""
+    reader = ConfigReader(table, _ROOT)
+    settings = read_image_settings(reader)
     return (None if reader.problems else settings), reader.problems

@@ -34,6 +34,9 @@ from ocipush.release.hookspecs import hookimpl
 from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
 from ocipush.release.project import Project
 
+#: This plugin reads no table of [tool.ocipush].
+OCIPUSH_TABLES: tuple[str, ...] = ()
+
 _ENGINE_NOTE = "only the image goes to {kind}; artifacts (SBOMs, signatures) are left out"
 
 

@@ -14,23 +14,137 @@ from __future__ import annotations
 import dataclasses
 import glob
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from ocipush.attest.artifact import EMPTY_CONFIG, TITLE
 from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import BytesBlob, FileBlob
 from ocipush.oci.images import Image, Taggable
+from ocipush.oci.media_types import is_valid_media_type
 from ocipush.oci.model import Descriptor
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.remote import Remote
-from ocipush.release.config import IMAGE_SUBJECT, ArtifactConfig
+from ocipush.release.config import check_tag
+from ocipush.release.distributions import Distribution
 from ocipush.release.hookspecs import hookimpl
 from ocipush.release.plan import Plan, PushItem
 from ocipush.release.project import Project
+from ocipush.release.reader import ConfigReader, quote
 from ocipush.release.sources import inside, outside_problem
 
 log = logging.getLogger(__name__)
+
+NAME = "artifacts"
+#: The image of this run, when named as an artifact's subject.
+IMAGE_SUBJECT = "image"
+
+
+@dataclass(frozen=True)
+class ArtifactConfig:
+    """Files pushed as an OCI artifact. ``files``, annotation values, ``subject`` and ``tag``
+    are templates.
+
+    :ivar files: globs from the project root; ``{wheel}`` and ``{sdist}`` are the
+        distributions just built.
+    :ivar media_type: the media type of each file's layer; ``None`` leaves the choice to plugins.
+    :ivar subject: ``"image"`` for the image pushed in the same run, or a reference.
+    :ivar tag: the tag of the artifact manifest; ``None`` pushes it by digest only.
+    :ivar required: whether a run that did not build a ``{wheel}``/``{sdist}`` it names must
+        fail; otherwise such files (or the whole artifact) are left out with a note.
+    :ivar allow_outside: whether ``files`` may name files outside the project root.
+    """
+
+    files: tuple[str, ...]
+    artifact_type: str
+    media_type: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    subject: str | None = None
+    tag: str | None = None
+    required: bool = False
+    allow_outside: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactsSettings:
+    """The ``[[tool.ocipush.artifacts]]`` of a project, in order."""
+
+    artifacts: tuple[ArtifactConfig, ...] = ()
+
+    def needed_distributions(self) -> frozenset[Distribution]:
+        """The distributions the files name: ``{wheel}``, ``{sdist}``."""
+        patterns = [pattern for artifact in self.artifacts for pattern in artifact.files]
+        wanted: tuple[Distribution, ...] = ("wheel", "sdist")
+        return frozenset(d for d in wanted if any(f"{{{d}}}" in p for p in patterns))
+
+
+def _media_type(entry: ConfigReader, key: str, *, required: str = "") -> str | None:
+    media_type = entry.string(key, required=required)
+    if media_type is not None and not is_valid_media_type(media_type):
+        entry.report(
+            key,
+            f"{quote(media_type)} — a media type is type/subtype, "
+            'such as "application/vnd.acme.release.v1"',
+        )
+        return None
+    return media_type
+
+
+_KEYS = (
+    "files",
+    "artifact-type",
+    "media-type",
+    "annotations",
+    "subject",
+    "tag",
+    "required",
+    "allow-outside",
+)
+
+
+def read_artifact(entry: ConfigReader) -> ArtifactConfig:
+    """One ``[[tool.ocipush.artifacts]]`` entry, its problems recorded on ``entry``."""
+    entry.only_known(_KEYS)
+    files = entry.strings(
+        "files",
+        required='a list of files or globs, such as ["{wheel}", "{sdist}"]',
+        non_empty='at least one file or glob, such as "{wheel}"',
+        each=lambda text, at: entry.template(text, at, files=True),
+    )
+    artifact_type = _media_type(
+        entry, "artifact-type", required='a media type, such as "application/vnd.acme.release.v1"'
+    )
+    media_type = _media_type(entry, "media-type")
+    annotations = entry.string_table("annotations", templates=True)
+    subject = entry.string("subject")
+    if subject is not None and subject != IMAGE_SUBJECT:
+        entry.expanded(subject, entry.key_path("subject"), parse_reference)
+    tag = entry.string("tag")
+    if tag is not None:
+        entry.expanded(tag, entry.key_path("tag"), check_tag, tag=True)
+    return ArtifactConfig(
+        files=files or (),
+        artifact_type=artifact_type or "",
+        media_type=media_type,
+        annotations=MappingProxyType(annotations),
+        subject=subject,
+        tag=tag,
+        required=entry.boolean("required"),
+        allow_outside=entry.boolean("allow-outside"),
+    )
+
+
+@hookimpl
+def ocipush_configure(config: ConfigReader) -> ArtifactsSettings:
+    return ArtifactsSettings(tuple(read_artifact(entry) for entry in config.tables(NAME) or ()))
+
+
+def _artifacts(project: Project) -> tuple[ArtifactConfig, ...]:
+    settings = project.configured(NAME, ArtifactsSettings)
+    return () if settings is None else settings.artifacts
 
 
 def _problem(path: str, message: str) -> ConfigError:
@@ -99,7 +213,7 @@ def _subject(
 @hookimpl
 def ocipush_add_artifacts(project: Project, image: Taggable | None) -> list[PushItem]:
     items = []
-    for number, config in enumerate(project.settings.artifacts):
+    for number, config in enumerate(_artifacts(project)):
         path = f"tool.ocipush.artifacts[{number}]"
         files = _files(project, config, path)
         if not files:
@@ -143,7 +257,7 @@ def ocipush_modify_plan(plan: Plan, project: Project) -> Plan | None:
     notes = [
         f"artifact tool.ocipush.artifacts[{number}] ({config.artifact_type}) may take files "
         "from outside the project root (allow-outside = true)"
-        for number, config in enumerate(project.settings.artifacts)
+        for number, config in enumerate(_artifacts(project))
         if config.allow_outside
     ]
     return dataclasses.replace(plan, notes=(*plan.notes, *notes)) if notes else None

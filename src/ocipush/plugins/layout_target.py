@@ -22,6 +22,9 @@ from ocipush.release.hookspecs import hookimpl
 from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
 from ocipush.release.project import Project
 
+#: This plugin reads no table of [tool.ocipush].
+OCIPUSH_TABLES: tuple[str, ...] = ()
+
 
 class LayoutTarget:
     """A layout directory; the image is tagged with the ref's tag (default: the version)."""

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from ocipush.release.hookspecs import hookimpl
 
+#: This plugin reads no table of [tool.ocipush].
+OCIPUSH_TABLES: tuple[str, ...] = ()
+
 WHEEL = "application/vnd.ocipush.python.wheel.v1+zip"
 SDIST = "application/vnd.ocipush.python.sdist.v1.tar+gzip"
 

@@ -16,6 +16,9 @@ from ocipush.release.hookspecs import hookimpl
 from ocipush.release.plan import BlobAction, PushItem, Target, TargetPlan, TargetResult, inventory
 from ocipush.release.project import Project
 
+#: This plugin reads no table of [tool.ocipush].
+OCIPUSH_TABLES: tuple[str, ...] = ()
+
 
 class RegistryTarget:
     """A registry repository; the image gets the ref's tag plus the configured extra tags,

@@ -1,7 +1,8 @@
 """Built-in plugin ``scratch``: an image of just the contributed layers, on no base.
 
 Used when layers are contributed and no other plugin builds the image. Its platform is
-``linux/amd64`` unless ``[tool.ocipush.scratch] platform = "os/arch[/variant]"`` says otherwise.
+``linux/amd64`` unless ``[tool.ocipush.scratch] platform = "os/arch[/variant]"`` says
+otherwise; the plugin owns that table.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from ocipush.errors import ConfigProblem
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob, BytesBlob
 from ocipush.oci.images import Image, Taggable
@@ -18,44 +18,36 @@ from ocipush.oci.layers import source_date_epoch
 from ocipush.oci.model import Platform
 from ocipush.release.hookspecs import hookimpl
 from ocipush.release.project import Project
+from ocipush.release.reader import ConfigReader, quote
 
 NAME = "scratch"
-DEFAULT_PLATFORM = "linux/amd64"
-
-
-def _platform(project: Project) -> Platform:
-    table = project.settings.plugin_tables.get(NAME, {})
-    return Platform.parse(str(table.get("platform", DEFAULT_PLATFORM)))
+DEFAULT_PLATFORM = Platform.parse("linux/amd64")
 
 
 @hookimpl
-def ocipush_validate(project: Project) -> list[ConfigProblem]:
-    table = project.settings.plugin_tables.get(NAME)
+def ocipush_configure(config: ConfigReader) -> Platform | None:
+    """``[tool.ocipush.scratch]``: its only key is ``platform``."""
+    table = config.table(NAME)
     if table is None:
-        return []
-    problems = [
-        ConfigProblem(f"tool.ocipush.{NAME}.{key}", 'unknown key — the only key is "platform"')
-        for key in table
-        if key != "platform"
-    ]
-    value = table.get("platform", DEFAULT_PLATFORM)
+        return None
+    table.only_known(("platform",))
+    text = table.string("platform")
+    if text is None:
+        return None
     try:
-        Platform.parse(value if isinstance(value, str) else "")
+        return Platform.parse(text)
     except ValueError:
-        problems.append(
-            ConfigProblem(
-                f"tool.ocipush.{NAME}.platform",
-                f"{json.dumps(value)} — expected os/architecture[/variant], e.g. linux/arm64",
-            )
+        table.report(
+            "platform", f"{quote(text)} — expected os/architecture[/variant], e.g. linux/arm64"
         )
-    return problems
+        return None
 
 
 @hookimpl(trylast=True)
 def ocipush_build_image(project: Project, layers: Sequence[Blob]) -> Taggable | None:
     if not layers:
         return None
-    platform = _platform(project)
+    platform = project.configured(NAME, Platform) or DEFAULT_PLATFORM
     created = datetime.fromtimestamp(source_date_epoch(dict(project.environ)), tz=timezone.utc)
     config = {
         "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),

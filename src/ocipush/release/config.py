@@ -1,25 +1,20 @@
-"""The ``[tool.ocipush]`` table of a project's ``pyproject.toml``: loading and validation.
+"""The core's part of ``[tool.ocipush]``: loading ``pyproject.toml``, the core keys and
+which plugin owns every other table.
 
-Validation collects every problem before raising, so one run shows everything to fix. Each
-problem is located by its key path, such as ``tool.ocipush.targets[1].ref``, and quotes the
-value it is about.
-
-Some values are templates, expanded at push time by :func:`expand_template`: ``{name}``,
-``{version}``, ``{major}``, ``{minor}``, ``{micro}``, ``{env:VAR}``, and in artifact files also
-``{wheel}`` and ``{sdist}``. ``{{`` and ``}}`` are literal braces.
+The core reads ``backend``, ``plugins``, ``jobs``, ``allow-nondistributable-artifacts`` and
+``targets``; every other key is a table owned by a plugin (``[[tool.ocipush.layers]]`` by
+``files``, ``[tool.ocipush.image]`` by ``image``…), which reads it in ``ocipush_configure``
+with the same :class:`~ocipush.release.reader.ConfigReader`. A table nobody owns is an
+unknown key; a table whose plugin is disabled says so.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import os
 import re
 import sys
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -33,9 +28,9 @@ from ocipush.oci.archives import (
 from ocipush.oci.daemon import DAEMON_PREFIX
 from ocipush.oci.layout import is_layout_reference, parse_layout_reference
 from ocipush.oci.localrefs import is_local_reference
-from ocipush.oci.media_types import is_valid_media_type
-from ocipush.oci.reference import CREDENTIALS_PROBLEM, TAG_PROBLEM, is_valid_tag, parse_reference
-from ocipush.release.versions import parse_version, tag_spelling
+from ocipush.oci.reference import TAG_PROBLEM, is_valid_tag, parse_reference
+from ocipush.release.reader import ROOT, ConfigReader, quote, type_name, unknown_key
+from ocipush.release.templates import project_variables
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,24 +39,23 @@ else:
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
+    "CORE_KEYS",
     "DEFAULT_BACKEND",
     "DEFAULT_JOBS",
     "DEFAULT_TARGET",
-    "IMAGE_SUBJECT",
     "MAX_JOBS",
-    "ArtifactConfig",
-    "LayerConfig",
     "Settings",
     "TargetConfig",
-    "canonical_name",
-    "expand_template",
+    "check_owners",
+    "check_tag",
+    "check_target_ref",
     "load_settings",
+    "ocipush_table",
     "parse_settings",
-    "project_variables",
     "read_pyproject",
-    "settings_from_document",
-    "tag_variables",
-    "template_placeholders",
+    "read_settings",
+    "static_metadata",
+    "target_key",
 ]
 
 DEFAULT_BACKEND = "setuptools.build_meta"
@@ -69,10 +63,8 @@ DEFAULT_BACKEND = "setuptools.build_meta"
 DEFAULT_JOBS = 4
 #: Parallel uploads at most: more only adds connections a registry will throttle.
 MAX_JOBS = 64
-#: The image of this run, when named as an artifact's subject.
-IMAGE_SUBJECT = "image"
-
-_ROOT = "tool.ocipush"
+#: The keys of ``[tool.ocipush]`` the core reads; every other key belongs to a plugin.
+CORE_KEYS = ("backend", "plugins", "jobs", "allow-nondistributable-artifacts", "targets")
 
 
 @dataclass(frozen=True)
@@ -102,206 +94,50 @@ DEFAULT_TARGET = TargetConfig("oci:dist/oci")
 
 
 @dataclass(frozen=True)
-class LayerConfig:
-    """Files from the project copied into the image as one layer.
-
-    :ivar source: a directory or file, relative to the project root.
-    :ivar dest: the absolute path in the image where ``source`` lands.
-    :ivar include: glob patterns, relative to ``source``, of files to take.
-    :ivar exclude: glob patterns of files to leave out even if included.
-    :ivar allow_outside: whether ``source`` (or a symbolic link in it) may lead outside the
-        project root.
-    """
-
-    source: str
-    dest: str
-    include: tuple[str, ...] = ("**/*",)
-    exclude: tuple[str, ...] = ()
-    file_mode: int = 0o644
-    dir_mode: int = 0o755
-    uid: int = 0
-    gid: int = 0
-    allow_outside: bool = False
-
-
-@dataclass(frozen=True)
-class ArtifactConfig:
-    """Files pushed as an OCI artifact. ``files``, annotation values, ``subject`` and ``tag``
-    are templates.
-
-    :ivar files: globs from the project root; ``{wheel}`` and ``{sdist}`` are the
-        distributions just built.
-    :ivar media_type: the media type of each file's layer; ``None`` leaves the choice to plugins.
-    :ivar subject: ``"image"`` for the image pushed in the same run, or a reference.
-    :ivar tag: the tag of the artifact manifest; ``None`` pushes it by digest only.
-    :ivar required: whether a run that did not build a ``{wheel}``/``{sdist}`` it names must
-        fail; otherwise such files (or the whole artifact) are left out with a note.
-    :ivar allow_outside: whether ``files`` may name files outside the project root.
-    """
-
-    files: tuple[str, ...]
-    artifact_type: str
-    media_type: str | None = None
-    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    subject: str | None = None
-    tag: str | None = None
-    required: bool = False
-    allow_outside: bool = False
-
-
-@dataclass(frozen=True)
 class Settings:
-    """The validated ``[tool.ocipush]`` table. ``Settings()`` is what an absent table means.
+    """The core keys of ``[tool.ocipush]``, validated. ``Settings()`` is what an absent
+    table means.
 
-    :ivar plugin_tables: the sub-tables owned by plugins, by plugin name, unvalidated.
+    :ivar plugin_tables: every other key's value, as written, by key: the tables plugins
+        own (each plugin reads and checks its own in ``ocipush_configure``).
+    :ivar targets_overridden: whether ``targets`` came from the command line (``--target``).
     """
 
     backend: str = DEFAULT_BACKEND
     plugins: tuple[str, ...] = ()
     jobs: int = DEFAULT_JOBS
     allow_nondistributable_artifacts: bool = False
-    outputs_json: str | None = None
-    outputs_allow_outside: bool = False
     targets: tuple[TargetConfig, ...] = (DEFAULT_TARGET,)
-    layers: tuple[LayerConfig, ...] = ()
-    artifacts: tuple[ArtifactConfig, ...] = ()
-    plugin_tables: Mapping[str, Mapping[str, Any]] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    plugin_tables: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    targets_overridden: bool = False
+
+    def target_path(self, config: TargetConfig) -> str:
+        """Where ``config`` came from, for messages: its ``[[tool.ocipush.targets]]`` entry,
+        or the ``--target`` option."""
+        if not self.targets_overridden and config in self.targets:
+            return f"{ROOT}.targets[{self.targets.index(config)}]"
+        return f"--target {config.ref}"
 
 
-# --- templates -------------------------------------------------------------------------------
-
-_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ENV_PREFIX = "env:"
-
-# Stand-ins for values unknown until build time. Each is valid wherever the real value must
-# be, so a problem found with them lies in the template's own text.
-_PROBE_METADATA = {"name": "x", "version": "0.0.0", "major": "0", "minor": "0", "micro": "0"}
-_PROBE_DISTRIBUTIONS = {"wheel": "x-0.0.0-py3-none-any.whl", "sdist": "x-0.0.0.tar.gz"}
-_PROBE_ENV_VALUE = "x"
-
-
-class _TemplateProblem(Exception):
-    """Why a template cannot be expanded; the caller says which key it came from."""
-
-
-def _render(text: str, variables: Mapping[str, str], environ: Mapping[str, str] | None) -> str:
-    """Expand ``text``; with ``environ=None`` every ``{env:VAR}`` gets a stand-in value."""
-
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        placeholder = match.group(1)
-        if token in ("{{", "}}"):
-            return token[0]
-        if placeholder is None:
-            raise _TemplateProblem(f'unmatched "{token}"; write "{token * 2}" for a literal brace')
-        if placeholder.startswith(_ENV_PREFIX):
-            name = placeholder[len(_ENV_PREFIX) :]
-            if not _ENV_NAME.fullmatch(name):
-                raise _TemplateProblem(
-                    f"{{{placeholder}}} needs an environment variable name, "
-                    "such as {env:CI_COMMIT_TAG}"
-                )
-            if environ is None:
-                return _PROBE_ENV_VALUE
-            value = environ.get(name)
-            if value is None:
-                raise _TemplateProblem(
-                    f"environment variable {name} is not set; set it or remove {{{placeholder}}}"
-                )
-            return value
-        if placeholder in variables:
-            return variables[placeholder]
-        names = sorted(variables)
-        close = difflib.get_close_matches(placeholder, names, n=1)
-        if close:
-            raise _TemplateProblem(
-                f"unknown placeholder {{{placeholder}}}; did you mean {{{close[0]}}}?"
-            )
-        known = ", ".join(f"{{{name}}}" for name in names)
-        raise _TemplateProblem(f"unknown placeholder {{{placeholder}}}; use {known} or {{env:VAR}}")
-
-    return _TEMPLATE_TOKEN.sub(replace, text)
-
-
-def expand_template(
-    text: str,
-    variables: Mapping[str, str],
-    *,
-    environ: Mapping[str, str] | None = None,
-    path: str = "template",
-) -> str:
-    """Fill the placeholders of ``text``: ``{KEY}`` from ``variables``, ``{env:VAR}`` from
-    ``environ`` (default: the process environment).
-
-    :param path: the key path the template came from, for the error message.
-    :raises ConfigError: naming the placeholder that is unknown or unset, or the stray brace.
-    """
-    try:
-        return _render(text, variables, os.environ if environ is None else environ)
-    except _TemplateProblem as exc:
-        raise ConfigError([ConfigProblem(path, f"{_quote(text)} — {exc}")]) from None
-
-
-_NAME_SEPARATORS = re.compile(r"[-_.]+")
-
-
-def canonical_name(name: str) -> str:
-    """A distribution name as package indexes compare it: ``My_App.x`` is ``my-app-x``."""
-    return _NAME_SEPARATORS.sub("-", name).lower()
-
-
-def project_variables(name: str, version: str) -> dict[str, str]:
-    """The template variables that come from project metadata.
-
-    ``name`` is normalized as package indexes do (``My_App`` becomes ``my-app``), which also
-    makes it a valid repository name component. ``major``, ``minor`` and ``micro`` are the first
-    three release numbers of ``version``, ``"0"`` where the release is shorter.
-
-    ``version`` is normalised (``1.0.0-RC1`` becomes ``1.0.0rc1``).
-
-    :raises ConfigError: if ``version`` is not a PEP 440 version.
-    """
-    try:
-        parsed = parse_version(version)
-    except ValueError as exc:
-        raise ConfigError(
-            [ConfigProblem("project.version", f"{_quote(version)} — {exc}")]
-        ) from None
-    major, minor, micro = (*(str(part) for part in parsed.release), "0", "0")[:3]
-    return {
-        "name": canonical_name(name),
-        "version": str(parsed),
-        "major": major,
-        "minor": minor,
-        "micro": micro,
-    }
-
-
-def tag_variables(variables: Mapping[str, str]) -> dict[str, str]:
-    """``variables`` for templates that make tags: ``{version}`` spelt as a tag can hold it
-    (see :mod:`ocipush.release.versions`)."""
-    return {**variables, "version": tag_spelling(parse_version(variables["version"]))}
-
-
-def template_placeholders(text: str) -> frozenset[str]:
-    """The placeholders ``text`` uses (``{version}`` gives ``"version"``)."""
-    return frozenset(
-        match.group(1) for match in _TEMPLATE_TOKEN.finditer(text) if match.group(1) is not None
-    )
+def target_key(path: str, key: str) -> str:
+    """The path of ``key`` of the target at ``path`` (a ``--target`` has no keys)."""
+    return path if path.startswith("--") else f"{path}.{key}"
 
 
 # --- grammar of single values ----------------------------------------------------------------
 
 
-def _check_tag(tag: str) -> None:
+def check_tag(tag: str) -> None:
+    """:raises InvalidReferenceError: if ``tag`` is not a valid tag."""
     if not is_valid_tag(tag):
         raise InvalidReferenceError(tag, TAG_PROBLEM)
 
 
-def _check_target_ref(text: str) -> None:
+def check_target_ref(text: str) -> None:
+    """Check an expanded target ``ref`` of any kind (registry, layout, archive, engine).
+
+    :raises InvalidReferenceError: saying what is wrong with it.
+    """
     if text.startswith((DOCKER_ARCHIVE_PREFIX, DAEMON_PREFIX)):
         try:
             if text.startswith(DAEMON_PREFIX):
@@ -325,7 +161,7 @@ def _check_target_ref(text: str) -> None:
     # The layout parser reads an invalid tag as part of the path; in configuration a
     # separator-free tail is far more likely a mistyped tag than a directory name.
     if layout.tag is None and "/" not in tail and "\\" not in tail:
-        _check_tag(tail)
+        check_tag(tail)
 
 
 def _is_module_path(text: str) -> bool:
@@ -337,444 +173,110 @@ def _is_backend(text: str) -> bool:
     return _is_module_path(module) and (not colon or _is_module_path(attribute))
 
 
-_MODE = re.compile(r"[0-7]{3,4}")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# --- the core keys ---------------------------------------------------------------------------
 
 
-def _quote(value: object) -> str:
-    """``value`` spelled as in TOML, for quoting in messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
-
-
-_TOML_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "a boolean"),  # before int, which bool subclasses
-    (int, "an integer"),
-    (float, "a float"),
-    (str, "a string"),
-    (list, "an array"),
-    (tuple, "an array"),
-    (Mapping, "a table"),
-    (datetime, "a date-time"),  # before date, which datetime subclasses
-    (date, "a date"),
-    (time, "a time"),
-)
-
-
-def _type_name(value: object) -> str:
-    return next(
-        (name for kind, name in _TOML_TYPES if isinstance(value, kind)), type(value).__name__
-    )
-
-
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if _BARE_KEY.fullmatch(key) else f"{path}.{_quote(key)}"
-
-
-def _unknown_key(key: str, known: Collection[str], *, hint: str = "") -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    if close:
-        return f"unknown key — did you mean {_quote(close[0])}?"
-    return f"unknown key — known keys are {', '.join(sorted(set(known)))}{hint}"
-
-
-# --- validation ------------------------------------------------------------------------------
-
-
-class _Checker:
-    """Reads typed values out of tables, recording every problem instead of stopping."""
-
-    def __init__(self, metadata: Mapping[str, str] | None) -> None:
-        self.problems: list[ConfigProblem] = []
-        self.metadata = _PROBE_METADATA if metadata is None else metadata
-        self.real_metadata = metadata is not None
-
-    def report(self, path: str, message: str) -> None:
-        self.problems.append(ConfigProblem(path, message))
-
-    def only_known(self, table: Mapping[str, Any], path: str, known: Collection[str]) -> None:
-        for key in table:
-            if key not in known:
-                self.report(_child(path, key), _unknown_key(key, known))
-
-    def check_type(self, value: object, path: str, kind: str, *, expected: str = "") -> Any:
-        """``value`` if its TOML type is ``kind`` (such as ``"a string"``), else ``None``."""
-        found = _type_name(value)
-        if found != kind:
-            self.report(path, f"expected {expected or kind}, got {found}")
-            return None
-        return value
-
-    def value(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        path: str,
-        kind: str,
-        *,
-        required: str = "",
-        expected: str = "",
-    ) -> Any:
-        """``table[key]`` if present and of TOML type ``kind``, else ``None``.
-
-        :param required: if set, the key must be present; says what to set it to.
-        """
-        if key not in table:
-            if required:
-                self.report(path, f"missing required key; set it to {required}")
-            return None
-        return self.check_type(table[key], path, kind, expected=expected)
-
-    def non_empty(self, text: str | None, path: str) -> str | None:
-        if text == "":
-            self.report(path, '"" — must not be empty')
-            return None
-        return text
-
-    def string(
-        self, table: Mapping[str, Any], key: str, path: str, *, required: str = ""
-    ) -> str | None:
-        text: str | None = self.value(table, key, path, "a string", required=required)
-        return self.non_empty(text, path)
-
-    def strings(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        path: str,
-        *,
-        required: str = "",
-        non_empty: str = "",
-        each: Callable[[str, str], object] | None = None,
-    ) -> tuple[str, ...] | None:
-        """An array of non-empty strings, each passed with its path to ``each``.
-
-        :param non_empty: if set, the array must not be empty; says what to list.
-        """
-        items: list[object] | None = self.value(table, key, path, "an array", required=required)
-        if items is None:
-            return None
-        if not items and non_empty:
-            self.report(path, f"empty array — list {non_empty}")
-        texts = []
-        for index, item in enumerate(items):
-            item_path = f"{path}[{index}]"
-            text = self.non_empty(self.check_type(item, item_path, "a string"), item_path)
-            if text is not None:
-                texts.append(text)
-                if each is not None:
-                    each(text, item_path)
-        return tuple(texts)
-
-    def integer(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        path: str,
-        *,
-        minimum: int,
-        maximum: int | None = None,
-    ) -> int | None:
-        number: int | None = self.value(table, key, path, "an integer")
-        if number is not None and number < minimum:
-            self.report(path, f"{number} — must be at least {minimum}")
-            return None
-        if number is not None and maximum is not None and number > maximum:
-            self.report(path, f"{number} — must be at most {maximum}")
-            return None
-        return number
-
-    def mode(self, table: Mapping[str, Any], key: str, path: str) -> int | None:
-        text: str | None = self.value(
-            table, key, path, "a string", expected='a string of octal digits such as "0644"'
-        )
-        if text is None:
-            return None
-        if not _MODE.fullmatch(text):
-            self.report(path, f'{_quote(text)} — a mode is 3 or 4 octal digits, such as "0644"')
-            return None
-        return int(text, 8)
-
-    def tables(
-        self, table: Mapping[str, Any], key: str, path: str
-    ) -> list[tuple[Mapping[str, Any], str]] | None:
-        """An array of tables, each with its path; ``None`` if absent or not an array."""
-        items: list[object] | None = self.value(
-            table, key, path, "an array", expected="an array of tables"
-        )
-        if items is None:
-            return None
-        entries = []
-        for index, item in enumerate(items):
-            item_path = f"{path}[{index}]"
-            entry: Mapping[str, Any] | None = self.check_type(item, item_path, "a table")
-            if entry is not None:
-                entries.append((entry, item_path))
-        return entries
-
-    def template(
-        self, text: str, path: str, *, files: bool = False, tag: bool = False
-    ) -> str | None:
-        """``text`` expanded with project metadata, or stand-ins where it is not known yet.
-
-        :param tag: the result is (or holds) a tag: ``{version}`` is spelt as tags allow.
-        """
-        variables = tag_variables(self.metadata) if tag else self.metadata
-        if files:
-            variables = {**variables, **_PROBE_DISTRIBUTIONS}
-        try:
-            return _render(text, variables, environ=None)
-        except _TemplateProblem as exc:
-            self.report(path, f"{_quote(text)} — {exc}")
-            return None
-
-    def expanded(
-        self, text: str, path: str, check: Callable[[str], object], *, tag: bool = False
-    ) -> None:
-        """Expand the template ``text`` and run the grammar ``check`` on the result."""
-        expansion = self.template(text, path, tag=tag)
-        if expansion is None:
-            return
-        try:
-            check(expansion)
-        except InvalidReferenceError as exc:
-            if exc.problem == CREDENTIALS_PROBLEM:
-                # The reference's own text is already stripped of the secret.
-                self.report(path, f"{_quote(exc.text)} — {exc.problem}")
-                return
-            shown = _quote(text)
-            # Show the expansion only when it holds real values; stand-ins would mislead.
-            if self.real_metadata and expansion != text and "{env:" not in text:
-                shown += f" (expands to {_quote(expansion)})"
-            self.report(path, f"{shown} — {exc.problem}")
-
-
-def _parse_target(check: _Checker, entry: Mapping[str, Any], path: str) -> TargetConfig:
-    check.only_known(entry, path, ("ref", "tags", "insecure"))
-    ref_path = _child(path, "ref")
-    ref = check.string(
-        entry,
+def _read_target(entry: ConfigReader) -> TargetConfig:
+    entry.only_known(("ref", "tags", "insecure"))
+    ref = entry.string(
         "ref",
-        ref_path,
         required='a registry reference such as "ghcr.io/acme/{name}:{version}", '
         'or "oci:PATH[:TAG]" for an image layout (also "oci-archive:PATH[:TAG]", '
         '"docker-archive:PATH[:NAME:TAG]", "docker-daemon:NAME[:TAG]")',
     )
     if ref is not None:
-        check.expanded(ref, ref_path, _check_target_ref, tag=True)
-    tags = check.strings(
-        entry,
-        "tags",
-        _child(path, "tags"),
-        each=lambda tag, at: check.expanded(tag, at, _check_tag, tag=True),
-    )
-    insecure_path = _child(path, "insecure")
-    insecure: bool | None = check.value(entry, "insecure", insecure_path, "a boolean")
+        entry.expanded(ref, entry.key_path("ref"), check_target_ref, tag=True)
+    tags = entry.strings("tags", each=lambda tag, at: entry.expanded(tag, at, check_tag, tag=True))
+    insecure = entry.boolean("insecure")
     if insecure and ref is not None and is_local_reference(ref):
-        check.report(
-            insecure_path,
+        entry.report(
+            "insecure",
             f'true — an "{ref.partition(":")[0]}:" target is on this machine, so insecure '
             "does not apply; remove it",
         )
-    return TargetConfig(ref or "", tags or (), bool(insecure))
+    return TargetConfig(ref or "", tags or (), insecure)
 
 
-_LAYER_DEFAULTS = LayerConfig(source="", dest="")
-#: The opt-in, on a layer, artifact or outputs table, for paths outside the project root.
-_ALLOW_OUTSIDE = "allow-outside"
-
-
-def _allow_outside(check: _Checker, table: Mapping[str, Any], path: str) -> bool:
-    key = _child(path, _ALLOW_OUTSIDE)
-    return bool(check.value(table, _ALLOW_OUTSIDE, key, "a boolean"))
-
-
-def _parse_layer(check: _Checker, entry: Mapping[str, Any], path: str) -> LayerConfig:
-    check.only_known(
-        entry,
-        path,
-        (
-            "source",
-            "dest",
-            "include",
-            "exclude",
-            "file-mode",
-            "dir-mode",
-            "uid",
-            "gid",
-            _ALLOW_OUTSIDE,
-        ),
-    )
-    source_path = _child(path, "source")
-    source = check.string(
-        entry,
-        "source",
-        source_path,
-        required='a directory or file relative to the project root, such as "static"',
-    )
-    if source is not None and (
-        PurePosixPath(source).is_absolute() or PureWindowsPath(source).is_absolute()
-    ):
-        check.report(source_path, f"{_quote(source)} — must be relative to the project root")
-    dest_path = _child(path, "dest")
-    absolute_example = 'an absolute path in the image, such as "/srv/static"'
-    dest = check.string(entry, "dest", dest_path, required=absolute_example)
-    if dest is not None and not dest.startswith("/"):
-        check.report(dest_path, f"{_quote(dest)} — must be {absolute_example}")
-    elif dest is not None and ".." in PurePosixPath(dest).parts:
-        check.report(dest_path, f'{_quote(dest)} — must not contain ".."; write {absolute_example}')
-    include = check.strings(
-        entry,
-        "include",
-        _child(path, "include"),
-        non_empty='at least one glob pattern, such as "**/*"',
-    )
-    exclude = check.strings(entry, "exclude", _child(path, "exclude"))
-    file_mode = check.mode(entry, "file-mode", _child(path, "file-mode"))
-    dir_mode = check.mode(entry, "dir-mode", _child(path, "dir-mode"))
-    uid = check.integer(entry, "uid", _child(path, "uid"), minimum=0)
-    gid = check.integer(entry, "gid", _child(path, "gid"), minimum=0)
-    return LayerConfig(
-        source=source or "",
-        dest=dest or "",
-        include=_LAYER_DEFAULTS.include if include is None else include,
-        exclude=_LAYER_DEFAULTS.exclude if exclude is None else exclude,
-        file_mode=_LAYER_DEFAULTS.file_mode if file_mode is None else file_mode,
-        dir_mode=_LAYER_DEFAULTS.dir_mode if dir_mode is None else dir_mode,
-        uid=_LAYER_DEFAULTS.uid if uid is None else uid,
-        gid=_LAYER_DEFAULTS.gid if gid is None else gid,
-        allow_outside=_allow_outside(check, entry, path),
-    )
-
-
-def _parse_media_type(
-    check: _Checker, entry: Mapping[str, Any], key: str, path: str, *, required: str = ""
-) -> str | None:
-    media_type = check.string(entry, key, path, required=required)
-    if media_type is not None and not is_valid_media_type(media_type):
-        check.report(
-            path,
-            f"{_quote(media_type)} — a media type is type/subtype, "
-            'such as "application/vnd.acme.release.v1"',
-        )
-        return None
-    return media_type
-
-
-def _parse_annotations(check: _Checker, entry: Mapping[str, Any], path: str) -> dict[str, str]:
-    table: Mapping[str, Any] | None = check.value(entry, "annotations", path, "a table")
-    annotations = {}
-    for key, value in (table or {}).items():
-        value_path = _child(path, key)
-        text: str | None = check.check_type(value, value_path, "a string")
-        if text is not None:
-            check.template(text, value_path)
-            annotations[key] = text
-    return annotations
-
-
-def _parse_artifact(check: _Checker, entry: Mapping[str, Any], path: str) -> ArtifactConfig:
-    check.only_known(
-        entry,
-        path,
-        (
-            "files",
-            "artifact-type",
-            "media-type",
-            "annotations",
-            "subject",
-            "tag",
-            "required",
-            _ALLOW_OUTSIDE,
-        ),
-    )
-    files = check.strings(
-        entry,
-        "files",
-        _child(path, "files"),
-        required='a list of files or globs, such as ["{wheel}", "{sdist}"]',
-        non_empty='at least one file or glob, such as "{wheel}"',
-        each=lambda text, at: check.template(text, at, files=True),
-    )
-    artifact_type = _parse_media_type(
-        check,
-        entry,
-        "artifact-type",
-        _child(path, "artifact-type"),
-        required='a media type, such as "application/vnd.acme.release.v1"',
-    )
-    media_type = _parse_media_type(check, entry, "media-type", _child(path, "media-type"))
-    annotations = _parse_annotations(check, entry, _child(path, "annotations"))
-    subject_path = _child(path, "subject")
-    subject = check.string(entry, "subject", subject_path)
-    if subject is not None and subject != IMAGE_SUBJECT:
-        check.expanded(subject, subject_path, parse_reference)
-    tag_path = _child(path, "tag")
-    tag = check.string(entry, "tag", tag_path)
-    if tag is not None:
-        check.expanded(tag, tag_path, _check_tag, tag=True)
-    required = check.value(entry, "required", _child(path, "required"), "a boolean")
-    return ArtifactConfig(
-        files=files or (),
-        artifact_type=artifact_type or "",
-        media_type=media_type,
-        annotations=MappingProxyType(annotations),
-        subject=subject,
-        tag=tag,
-        required=bool(required),
-        allow_outside=_allow_outside(check, entry, path),
-    )
-
-
-def _parse_targets(check: _Checker, table: Mapping[str, Any]) -> tuple[TargetConfig, ...] | None:
+def _read_targets(config: ConfigReader) -> tuple[TargetConfig, ...] | None:
     """The configured targets, or ``None`` when none are (so the default applies)."""
-    path = _child(_ROOT, "targets")
-    entries = check.tables(table, "targets", path)
+    entries = config.tables("targets")
     if entries is None:
         return None
-    if not entries and not table["targets"]:
-        check.report(
-            path,
+    if not entries and not config.raw("targets"):
+        path = config.key_path("targets")
+        config.report(
+            "targets",
             f"empty array — add a [[{path}]] table, or remove the key "
-            f"to push to {_quote(DEFAULT_TARGET.ref)}",
+            f"to push to {quote(DEFAULT_TARGET.ref)}",
         )
-    return tuple(_parse_target(check, entry, at) for entry, at in entries)
+    return tuple(_read_target(entry) for entry in entries)
 
 
-_TOP_LEVEL_KEYS = (
-    "backend",
-    "plugins",
-    "jobs",
-    "allow-nondistributable-artifacts",
-    "outputs",
-    "targets",
-    "layers",
-    "artifacts",
-)
+def read_settings(config: ConfigReader) -> Settings:
+    """Read the core keys of ``[tool.ocipush]``, recording problems on ``config``; every
+    other key is kept, unread, in :attr:`Settings.plugin_tables`."""
+    backend = config.string("backend")
+    if backend is not None and not _is_backend(backend):
+        config.report(
+            "backend",
+            f"{quote(backend)} — a build backend is a module path, optionally followed by "
+            '":object", such as "hatchling.build"',
+        )
 
-
-def _parse_plugin_tables(
-    check: _Checker, table: Mapping[str, Any], plugin_names: Collection[str]
-) -> dict[str, Mapping[str, Any]]:
-    plugin_tables = {}
-    for key, value in table.items():
-        if key in _TOP_LEVEL_KEYS:
-            continue
-        path = _child(_ROOT, key)
-        if key in plugin_names:
-            if check.check_type(value, path, "a table") is not None:
-                plugin_tables[key] = value
-        else:
-            hint = (
-                "; a plugin's table needs the plugin installed or listed in tool.ocipush.plugins"
-                if isinstance(value, Mapping)
-                else ""
+    def check_plugin(module: str, path: str) -> None:
+        if not _is_module_path(module):
+            config.report_at(
+                path,
+                f"{quote(module)} — a plugin is a module importable from the project root, "
+                'such as "ci.oci_hooks"',
             )
-            check.report(path, _unknown_key(key, [*_TOP_LEVEL_KEYS, *plugin_names], hint=hint))
-    return plugin_tables
+
+    plugins = config.strings("plugins", each=check_plugin)
+    jobs = config.integer("jobs", minimum=1, maximum=MAX_JOBS)
+    targets = _read_targets(config)
+    return Settings(
+        backend=backend or DEFAULT_BACKEND,
+        plugins=plugins or (),
+        jobs=jobs or DEFAULT_JOBS,
+        allow_nondistributable_artifacts=config.boolean("allow-nondistributable-artifacts"),
+        targets=(DEFAULT_TARGET,) if targets is None else targets,
+        plugin_tables=MappingProxyType(
+            {key: config.raw(key) for key in config if key not in CORE_KEYS}
+        ),
+    )
+
+
+def check_owners(
+    config: ConfigReader,
+    owners: Mapping[str, str],
+    *,
+    disabled: Mapping[str, str] = MappingProxyType({}),
+    unavailable: Collection[str] = (),
+) -> None:
+    """Report every key of ``[tool.ocipush]`` that neither the core nor a plugin owns.
+
+    :param owners: the tables of the plugins of this run, each with its plugin's name.
+    :param disabled: the tables of plugins disabled with ``-p no:NAME``, likewise.
+    :param unavailable: tables whose plugin failed to load (already reported).
+    """
+    known = [*CORE_KEYS, *owners]
+    for key in config:
+        if key in CORE_KEYS or key in owners or key in unavailable:
+            continue
+        if key in disabled:
+            plugin = disabled[key]
+            config.report(
+                key,
+                f"table {config.key_path(key)} belongs to plugin {plugin!r}, which is "
+                f"disabled (-p no:{plugin}); remove the table or enable the plugin",
+            )
+            continue
+        hint = (
+            "; a plugin's table needs the plugin installed or listed in tool.ocipush.plugins"
+            if isinstance(config.raw(key), Mapping)
+            else ""
+        )
+        config.report(key, unknown_key(key, known, hint=hint))
 
 
 def parse_settings(
@@ -784,61 +286,18 @@ def parse_settings(
     source: str = "pyproject.toml",
     metadata: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Validate a ``[tool.ocipush]`` table.
+    """Validate the core keys of a ``[tool.ocipush]`` table, with the tables of
+    ``plugin_names`` (each named after its plugin) left to them.
 
-    :param plugin_names: plugins that may own a sub-table named after them.
     :param source: where ``table`` came from, for the error message.
-    :param metadata: :func:`project_variables` to check templates with, when the project's
-        name and version are known; otherwise stand-in values are used.
+    :param metadata: :func:`ocipush.release.templates.project_variables` to check templates
+        with, when the project's name and version are known; otherwise stand-ins are used.
     :raises ConfigError: listing every problem found.
     """
-    check = _Checker(metadata)
-    plugin_tables = _parse_plugin_tables(check, table, plugin_names)
-
-    backend_path = _child(_ROOT, "backend")
-    backend = check.string(table, "backend", backend_path)
-    if backend is not None and not _is_backend(backend):
-        check.report(
-            backend_path,
-            f"{_quote(backend)} — a build backend is a module path, optionally followed by "
-            '":object", such as "hatchling.build"',
-        )
-
-    def check_plugin(module: str, path: str) -> None:
-        if not _is_module_path(module):
-            check.report(
-                path,
-                f"{_quote(module)} — a plugin is a module importable from the project root, "
-                'such as "ci.oci_hooks"',
-            )
-
-    plugins = check.strings(table, "plugins", _child(_ROOT, "plugins"), each=check_plugin)
-    jobs = check.integer(table, "jobs", _child(_ROOT, "jobs"), minimum=1, maximum=MAX_JOBS)
-    key = "allow-nondistributable-artifacts"
-    allow_nondistributable: bool | None = check.value(table, key, _child(_ROOT, key), "a boolean")
-
-    outputs_path = _child(_ROOT, "outputs")
-    outputs: Mapping[str, Any] = check.value(table, "outputs", outputs_path, "a table") or {}
-    check.only_known(outputs, outputs_path, ("json", _ALLOW_OUTSIDE))
-    outputs_json = check.string(outputs, "json", _child(outputs_path, "json"))
-
-    targets = _parse_targets(check, table)
-    layers = check.tables(table, "layers", _child(_ROOT, "layers")) or []
-    artifacts = check.tables(table, "artifacts", _child(_ROOT, "artifacts")) or []
-    settings = Settings(
-        backend=backend or DEFAULT_BACKEND,
-        plugins=plugins or (),
-        jobs=jobs or DEFAULT_JOBS,
-        allow_nondistributable_artifacts=bool(allow_nondistributable),
-        outputs_json=outputs_json,
-        outputs_allow_outside=_allow_outside(check, outputs, outputs_path),
-        targets=(DEFAULT_TARGET,) if targets is None else targets,
-        layers=tuple(_parse_layer(check, entry, at) for entry, at in layers),
-        artifacts=tuple(_parse_artifact(check, entry, at) for entry, at in artifacts),
-        plugin_tables=MappingProxyType(plugin_tables),
-    )
-    if check.problems:
-        raise ConfigError(check.problems, source=source)
+    config = ConfigReader(table, metadata=metadata)
+    settings = read_settings(config)
+    check_owners(config, {name: name for name in plugin_names})
+    config.raise_problems(source=source)
     return settings
 
 
@@ -851,7 +310,12 @@ _TOML_LOCATION = re.compile(
 )
 
 
-def _read_toml(file: Path) -> dict[str, Any]:
+def read_pyproject(project_dir: Path) -> dict[str, Any]:
+    """The whole ``pyproject.toml`` of ``project_dir``, unvalidated.
+
+    :raises ConfigError: if the file is missing or not TOML, with the position.
+    """
+    file = project_dir / _PYPROJECT
     try:
         text = file.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -892,8 +356,11 @@ def _read_toml(file: Path) -> dict[str, Any]:
     return document
 
 
-def _static_metadata(document: Mapping[str, Any]) -> dict[str, str] | None:
-    """Template variables from ``[project]``, if its name and version are written there."""
+def static_metadata(document: Mapping[str, Any]) -> dict[str, str] | None:
+    """Template variables from ``[project]``, if its name and version are written there.
+
+    :raises ConfigError: if the version written there is not a PEP 440 version.
+    """
     project = document.get("project")
     if not isinstance(project, Mapping):
         return None
@@ -903,43 +370,36 @@ def _static_metadata(document: Mapping[str, Any]) -> dict[str, str] | None:
     return project_variables(name, version)
 
 
-def read_pyproject(project_dir: Path) -> dict[str, Any]:
-    """The whole ``pyproject.toml`` of ``project_dir``, unvalidated.
+def ocipush_table(document: Mapping[str, Any], *, source: str = _PYPROJECT) -> Mapping[str, Any]:
+    """``[tool.ocipush]`` of an already read ``pyproject.toml``; empty when absent.
 
-    :raises ConfigError: if the file is missing or not TOML, with the position.
+    :raises ConfigError: if ``tool`` or ``tool.ocipush`` is not a table.
     """
-    return _read_toml(project_dir / _PYPROJECT)
-
-
-def load_settings(project_dir: Path, *, plugin_names: Collection[str] = ()) -> Settings:
-    """Read and validate ``[tool.ocipush]`` from ``project_dir/pyproject.toml``.
-
-    Without that table, every setting has its default.
-
-    :param plugin_names: plugins that may own a sub-table named after them.
-    :raises ConfigError: if the file is missing or not TOML, or listing every invalid setting.
-    """
-    file = project_dir / _PYPROJECT
-    return settings_from_document(_read_toml(file), plugin_names=plugin_names, source=str(file))
-
-
-def settings_from_document(
-    document: Mapping[str, Any], *, plugin_names: Collection[str] = (), source: str = _PYPROJECT
-) -> Settings:
-    """Validate ``[tool.ocipush]`` of an already read ``pyproject.toml`` (see
-    :func:`load_settings`); ``source`` names the file in messages."""
     tool = document.get("tool", {})
     if not isinstance(tool, Mapping):
         raise ConfigError(
-            [ConfigProblem("tool", f"expected a table, got {_type_name(tool)}")], source=source
+            [ConfigProblem("tool", f"expected a table, got {type_name(tool)}")], source=source
         )
     table = tool.get("ocipush", {})
     if not isinstance(table, Mapping):
         raise ConfigError(
-            [ConfigProblem(_ROOT, f"expected a table, got {_type_name(table)}")], source=source
+            [ConfigProblem(ROOT, f"expected a table, got {type_name(table)}")], source=source
         )
+    return table
+
+
+def load_settings(project_dir: Path, *, plugin_names: Collection[str] = ()) -> Settings:
+    """Read and validate the core keys of ``[tool.ocipush]`` in
+    ``project_dir/pyproject.toml``; without that table, every setting has its default.
+
+    :param plugin_names: plugins that may own a sub-table named after them.
+    :raises ConfigError: if the file is missing or not TOML, or listing every invalid setting.
+    """
+    source = str(project_dir / _PYPROJECT)
+    document = read_pyproject(project_dir)
+    table = ocipush_table(document, source=source)
     try:
-        metadata = _static_metadata(document)
+        metadata = static_metadata(document)
     except ConfigError as exc:
         raise ConfigError(exc.problems, source=source) from None
     return parse_settings(table, plugin_names=plugin_names, source=source, metadata=metadata)

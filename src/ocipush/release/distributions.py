@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from ocipush.errors import ProjectBuildError
-from ocipush.release.config import canonical_name
+from ocipush.release.templates import canonical_name
 from ocipush.release.versions import parse_version
 
 if TYPE_CHECKING:

@@ -19,12 +19,20 @@ or ``-p mypkg.ocipush_plugin`` on the command line. ``-p no:NAME`` disables a pl
 built-ins included (except the essential ``registry`` and ``layout`` targets).
 
 Only plain implementations are accepted: a hook wrapper (``@hookimpl(wrapper=True)`` or
-``hookwrapper=True``) is refused when the plugin is registered, with an error naming the
-plugin and the hook. To change what other plugins contributed, implement
-:func:`ocipush_modify_plan`.
+``hookwrapper=True``) is refused by the plugin manager when the plugin is registered, with
+an error naming the plugin and the hook. To change what other plugins contributed,
+implement :func:`ocipush_modify_plan`.
 
-A plugin may own the sub-table ``[tool.ocipush.<its name>]``; it reads it in
-:func:`ocipush_configure` and reports problems from :func:`ocipush_validate`.
+A plugin owns the table ``[tool.ocipush.<its name>]``, or the keys of ``[tool.ocipush]``
+its ``OCIPUSH_TABLES`` attribute lists (the built-in ``files`` plugin owns ``layers``;
+``()`` for none). It reads them in :func:`ocipush_configure` with the one config reader,
+:class:`ocipush.release.reader.ConfigReader`, as the core and the built-ins do, so its
+problems are reported with everyone's, by key path. A key nobody owns is reported as
+unknown (with the closest known key); the table of a plugin disabled with ``-p no:NAME``
+is reported as belonging to that plugin.
+
+What a hook returns is checked against the type declared below where it enters the core:
+a plugin returning something else is named, with what it returned.
 
 Hooks run in this order, once per run:
 
@@ -59,6 +67,7 @@ if TYPE_CHECKING:
     from ocipush.release.config import TargetConfig
     from ocipush.release.plan import Plan, PushItem, Target, TargetResult
     from ocipush.release.project import Project
+    from ocipush.release.reader import ConfigReader
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
@@ -75,19 +84,37 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def ocipush_configure(project: Project) -> None:
-    """Read your configuration; called once, before anything else.
+def ocipush_configure(project: Project, config: ConfigReader) -> object | None:
+    """Read your tables; called once, before anything is built or sent.
 
-    Your sub-table is ``project.settings.plugin_tables.get("<your plugin name>")``, or
-    ``None`` when the project has none. Keep what you need on your plugin object.
+    ``config`` reads ``[tool.ocipush]``: take your table with ``config.table("<name>")``
+    (``None`` when absent) or ``config.tables("<key>")`` for an array of tables, then its
+    values with the typed getters (``string``, ``strings``, ``boolean``, ``integer``,
+    ``choice``, ``string_table``…) after ``only_known((…keys…))``. A getter never raises:
+    it records the problem with its key path and returns ``None`` or the default, so every
+    problem of the run is shown at once (exit status 2).
+
+    Return your settings (any object): the core keeps them for the run, and later hooks
+    get them back with ``project.configured("<your plugin name>", YourSettings)``. Settings
+    with a ``needed_distributions()`` method (see
+    :class:`ocipush.release.project.NeedsDistributions`) make the run build the wheel or
+    sdist they name.
+
+    The project has no distributions yet, and when its version is dynamic (decided by the
+    build backend) its name and version are stand-ins: read configuration here, not the
+    release.
 
     :param project: the project being published.
+    :param config: the reader of ``[tool.ocipush]``, shared with the core and every plugin.
+    :return: your settings, or ``None``.
     """
 
 
 @hookspec
 def ocipush_validate(project: Project) -> Sequence[ConfigProblem] | None:
-    """Report problems with your configuration; all plugins' problems are shown together.
+    """Report problems with your configuration that reading it cannot find (a file that
+    does not exist); all plugins' problems are shown together, with those found while
+    configuring, before anything is built or sent.
 
     Return :class:`ocipush.errors.ConfigProblem` values whose ``path`` is the key path
     (``tool.ocipush.myplugin.level``) and whose message quotes the value and says what is

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, cast
 import pluggy
 
 from ocipush.errors import (
-    ConfigError,
     ConfigProblem,
     OcipushError,
     PluginError,
@@ -30,6 +29,7 @@ from ocipush.errors import (
 )
 from ocipush.registry.keychain import Credentials
 from ocipush.release import hookspecs
+from ocipush.release.hookresults import check_result
 
 if TYPE_CHECKING:
     from ocipush.oci.blobs import Blob
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from ocipush.release.config import TargetConfig
     from ocipush.release.plan import Plan, PushItem, Target, TargetResult
     from ocipush.release.project import Project
+    from ocipush.release.reader import ConfigReader
 
-__all__ = ["BUILTIN_PLUGINS", "ESSENTIAL_PLUGINS", "PluginManager"]
+__all__ = ["BUILTIN_PLUGINS", "ESSENTIAL_PLUGINS", "TABLES_ATTRIBUTE", "PluginManager"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ BUILTIN_PLUGINS: dict[str, str] = {
 }
 #: Without these no configured target could be built, so ``-p no:`` refuses them.
 ESSENTIAL_PLUGINS = frozenset({"layout", "registry"})
+#: A plugin's list of the ``[tool.ocipush]`` keys it owns; by default its own name.
+TABLES_ATTRIBUTE = "OCIPUSH_TABLES"
+
+
+def _tables_of(plugin: object, name: str) -> tuple[str, ...]:
+    tables = getattr(plugin, TABLES_ATTRIBUTE, None)
+    return tuple(tables) if isinstance(tables, (list, tuple)) else (name,)
 
 
 class PluginManager:
@@ -68,6 +76,9 @@ class PluginManager:
     :param configured: module names from ``[tool.ocipush] plugins``.
     :param requested: ``-p`` arguments: ``NAME`` loads a module, ``no:NAME`` blocks one.
     :param entry_points: whether to load plugins installed in the ``ocipush`` group.
+    :param problems: when given, a configured or requested plugin that cannot be imported
+        is recorded here (by its key path, or ``-p NAME``) instead of stopping the load, so
+        it does not hide the run's other problems.
     """
 
     def __init__(
@@ -77,10 +88,16 @@ class PluginManager:
         configured: Sequence[str] = (),
         requested: Sequence[str] = (),
         entry_points: bool = True,
+        problems: list[ConfigProblem] | None = None,
     ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
+        self._problems = problems
+        #: Plugins that failed to import (their problem is recorded).
+        self.unavailable: set[str] = set()
+        self._entry_point_names: set[str] = set()
         blocked = {r[3:] for r in requested if r.startswith("no:")}
+        self.blocked = frozenset(blocked)
         refused = sorted(blocked & ESSENTIAL_PLUGINS)
         if refused:
             raise PluginLoadError(
@@ -94,12 +111,15 @@ class PluginManager:
         if entry_points:
             self._load_entry_points(blocked)
         with _importable_from(project_root):
-            for module in configured:
-                self._load_module(module, blocked, f"[tool.ocipush] plugins entry {module!r}")
-            for module in (r for r in requested if not r.startswith("no:")):
+            for number, module in enumerate(configured):
+                where = f"[tool.ocipush] plugins entry {module!r}"
+                self._load_module(module, blocked, where, f"tool.ocipush.plugins[{number}]")
+            loaded = [r for r in requested if not r.startswith("no:")]
+            for module in loaded:
                 if self._pm.has_plugin(module) or module in blocked:
                     continue
-                self._load_module(module, blocked, f"-p {module}")
+                self._load_module(module, blocked, f"-p {module}", f"-p {module}")
+        self._warn_unknown_blocked(blocked, [*configured, *loaded])
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as error:
@@ -123,6 +143,7 @@ class PluginManager:
 
     def _load_entry_points(self, blocked: set[str]) -> None:
         for entry_point in importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME):
+            self._entry_point_names.add(entry_point.name)
             if entry_point.name in blocked or self._pm.has_plugin(entry_point.name):
                 continue
             try:
@@ -134,20 +155,52 @@ class PluginManager:
                 ) from error
             self._register(plugin, entry_point.name)
 
-    def _load_module(self, module: str, blocked: set[str], where: str) -> None:
+    def _load_module(self, module: str, blocked: set[str], where: str, path: str) -> None:
         if module in blocked:
             return
         try:
             plugin: ModuleType = importlib.import_module(module)
         except Exception as error:
-            raise PluginLoadError(
-                f"plugin {module!r} ({where}) failed to import: {type(error).__name__}: {error}"
-            ) from error
+            failure = f"failed to import: {type(error).__name__}: {error}"
+            if self._problems is None:
+                raise PluginLoadError(f"plugin {module!r} ({where}) {failure}") from error
+            self._problems.append(ConfigProblem(path, f"plugin {module!r} {failure}"))
+            self.unavailable.add(module)
+            return
         self._register(plugin, module)
+
+    def _warn_unknown_blocked(self, blocked: set[str], named: Sequence[str]) -> None:
+        """``-p no:NAME`` of a plugin that does not exist is most likely a typo: say so."""
+        known = {*BUILTIN_PLUGINS, *self._entry_point_names, *named, *self.names()}
+        for name in sorted(blocked - known):
+            log.warning(
+                "-p no:%s: there is no plugin named %r, so nothing was disabled; known plugins: %s",
+                name,
+                name,
+                ", ".join(sorted(known)),
+            )
 
     def names(self) -> list[str]:
         """Registered plugin names: each may own ``[tool.ocipush.<name>]``."""
         return sorted(name for name, plugin in self._pm.list_name_plugin() if plugin is not None)
+
+    def table_owners(self) -> dict[str, str]:
+        """The ``[tool.ocipush]`` keys the registered plugins own, each with its plugin."""
+        return {
+            table: name
+            for name, plugin in self._pm.list_name_plugin()
+            if plugin is not None
+            for table in _tables_of(plugin, name)
+        }
+
+    def disabled_tables(self) -> dict[str, str]:
+        """The keys plugins disabled with ``-p no:NAME`` would own, each with its plugin."""
+        owners = {}
+        for name in self.blocked:
+            module = BUILTIN_PLUGINS.get(name)
+            plugin = importlib.import_module(module) if module is not None else None
+            owners.update(dict.fromkeys(_tables_of(plugin, name), name))
+        return owners
 
     # -- calling --------------------------------------------------------------------------
 
@@ -171,6 +224,7 @@ class PluginManager:
             with _blame(impl.plugin_name, hook_name):
                 result = impl.function(*(kwargs[name] for name in impl.argnames))
             if result is not None:
+                check_result(impl.plugin_name, hook_name, result)
                 collected.extend(cast("Sequence[Any]", result))
         return collected
 
@@ -180,21 +234,29 @@ class PluginManager:
             with _blame(impl.plugin_name, hook_name):
                 result = impl.function(*(kwargs[name] for name in impl.argnames))
             if result is not None:
+                check_result(impl.plugin_name, hook_name, result)
                 results.append(result)
                 if first:
                     break
         return results
 
-    def configure(self, project: Project) -> None:
-        self._call("ocipush_configure", project=project)
+    def configure(self, project: Project, config: ConfigReader) -> dict[str, object]:
+        """Let every plugin read its tables with ``config`` (problems are recorded there).
 
-    def validate(self, project: Project) -> None:
-        """Collect every plugin's problems and raise them together."""
-        problems: list[ConfigProblem] = []
-        for found in self._call("ocipush_validate", project=project):
-            problems.extend(found)
-        if problems:
-            raise ConfigError(problems, source=str(project.root / "pyproject.toml"))
+        :return: what each plugin returned (its settings), by plugin name.
+        """
+        configured: dict[str, object] = {}
+        for impl in self._in_registration_order("ocipush_configure"):
+            arguments: dict[str, Any] = {"project": project, "config": config}
+            with _blame(impl.plugin_name, "ocipush_configure"):
+                result = impl.function(*(arguments[name] for name in impl.argnames))
+            if result is not None:
+                configured[impl.plugin_name] = result
+        return configured
+
+    def validate_problems(self, project: Project) -> list[ConfigProblem]:
+        """Every plugin's problems (``ocipush_validate``), in call order."""
+        return self._collect("ocipush_validate", project=project)
 
     def file_media_type(self, path: Path, project: Project) -> str:
         answers = self._call("ocipush_file_media_type", first=True, path=path, project=project)
@@ -234,6 +296,7 @@ class PluginManager:
             with _blame(impl.plugin_name, "ocipush_modify_plan"):
                 changed = cast("Plan | None", impl.function(*(arguments[n] for n in impl.argnames)))
             if changed is not None:
+                check_result(impl.plugin_name, "ocipush_modify_plan", changed)
                 plan = changed
         return plan
 

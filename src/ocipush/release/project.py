@@ -15,26 +15,26 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.registry.keychain import DefaultKeychain
 from ocipush.registry.transport import ConnectionOptions, Transport
-from ocipush.release.config import (
-    Settings,
+from ocipush.release.config import Settings, ocipush_table, read_pyproject, read_settings
+from ocipush.release.distributions import BuildOptions, Distribution, ReleaseBuilder, release_files
+from ocipush.release.reader import ConfigReader
+from ocipush.release.templates import (
     expand_template,
     project_variables,
-    read_pyproject,
-    settings_from_document,
     tag_variables,
     template_placeholders,
 )
-from ocipush.release.distributions import BuildOptions, Distribution, ReleaseBuilder, release_files
 from ocipush.release.versions import SkippedTag, parse_version, skip_reason
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "NeedsDistributions",
     "Project",
     "ProjectMetadata",
     "load_project",
@@ -44,6 +44,16 @@ __all__ = [
 
 #: What setuptools reports when it finds no version.
 _UNKNOWN_VERSION = "0.0.0"
+
+_T = TypeVar("_T")
+
+
+@runtime_checkable
+class NeedsDistributions(Protocol):
+    """What a plugin's settings (returned from ``ocipush_configure``) implement when the
+    plugin publishes this release's wheel or sdist, so that the run builds them."""
+
+    def needed_distributions(self) -> frozenset[Distribution]: ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ class Project:
 
     :ivar root: the directory holding ``pyproject.toml``.
     :ivar metadata: name, version and the rest.
-    :ivar settings: the validated ``[tool.ocipush]`` table.
+    :ivar settings: the core keys of ``[tool.ocipush]``, validated, and the plugins' tables.
+    :ivar plugin_settings: what each plugin's ``ocipush_configure`` returned, by plugin name.
     :ivar distributions: the wheel and sdist built in this run (or found in ``dist/``).
     :ivar output_dir: where built files go (``dist/`` by default).
     :ivar environ: the environment templates read ``{env:VAR}`` from.
@@ -75,6 +86,7 @@ class Project:
     root: Path
     metadata: ProjectMetadata
     settings: Settings
+    plugin_settings: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     distributions: tuple[Path, ...] = ()
     output_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
@@ -84,6 +96,11 @@ class Project:
     file_media_type: Callable[[Path], str] = field(
         default=lambda _path: "application/octet-stream", compare=False, repr=False
     )
+
+    def configured(self, plugin: str, kind: type[_T]) -> _T | None:
+        """What ``plugin``'s ``ocipush_configure`` returned, if it is a ``kind``."""
+        found = self.plugin_settings.get(plugin)
+        return found if isinstance(found, kind) else None
 
     @property
     def wheel(self) -> Path | None:
@@ -249,22 +266,20 @@ def _reported_metadata(root: Path, builder: ReleaseBuilder) -> ProjectMetadata:
     return metadata
 
 
-def _needed(settings: Settings) -> frozenset[Distribution]:
-    """The distributions the configuration publishes: the wheel for an image or a
-    ``{wheel}`` file, the sdist for an ``{sdist}`` file."""
-    patterns = [pattern for artifact in settings.artifacts for pattern in artifact.files]
+def needed_distributions(plugin_settings: Mapping[str, object]) -> frozenset[Distribution]:
+    """The distributions the configured plugins publish (see :class:`NeedsDistributions`)."""
     needed: set[Distribution] = set()
-    if "image" in settings.plugin_tables or any("{wheel}" in p for p in patterns):
-        needed.add("wheel")
-    if any("{sdist}" in p for p in patterns):
-        needed.add("sdist")
+    for settings in plugin_settings.values():
+        if isinstance(settings, NeedsDistributions):
+            needed |= settings.needed_distributions()
     return frozenset(needed)
 
 
 def load_project(
     root: Path,
     *,
-    plugin_names: tuple[str, ...] = (),
+    settings: Settings | None = None,
+    plugin_settings: Mapping[str, object] | None = None,
     distributions: tuple[Path, ...] | None = None,
     output_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -275,6 +290,9 @@ def load_project(
     """Read ``root/pyproject.toml``: settings, metadata, and the distributions to publish.
 
     :param document: the file's contents, when the caller has read it already.
+    :param settings: the validated settings; by default the core keys are read here.
+    :param plugin_settings: what the plugins' ``ocipush_configure`` returned: it says which
+        distributions the run needs.
     :param distributions: the files built in this run (by the build backend wrapper); the
         metadata is then the wheel's.
     :param build: how to get this release's distributions when ``distributions`` is not
@@ -282,9 +300,12 @@ def load_project(
     :param report: where to say what is being built or reused.
     """
     table = read_pyproject(root) if document is None else document
-    settings = settings_from_document(
-        table, plugin_names=plugin_names, source=str(root / "pyproject.toml")
-    )
+    source = str(root / "pyproject.toml")
+    if settings is None:
+        config = ConfigReader(ocipush_table(table, source=source))
+        settings = read_settings(config)
+        config.raise_problems(source=source)
+    plugin_settings = MappingProxyType(dict(plugin_settings or {}))
     out = output_dir or root / "dist"
     wheel = next((d for d in distributions or () if d.suffix == ".whl"), None)
     if distributions is not None and wheel is not None:
@@ -298,7 +319,7 @@ def load_project(
                 distributions = release_files(
                     builder,
                     out,
-                    _needed(settings),
+                    needed_distributions(plugin_settings),
                     name=metadata.name,
                     version=metadata.version,
                     options=build,
@@ -308,6 +329,7 @@ def load_project(
         root=root,
         metadata=metadata,
         settings=settings,
+        plugin_settings=plugin_settings,
         distributions=distributions,
         output_dir=out,
         environ=dict(os.environ if environ is None else environ),

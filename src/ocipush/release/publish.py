@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-from ocipush.errors import OcipushError
+from ocipush.errors import ConfigError, ConfigProblem, InvalidReferenceError, OcipushError
 from ocipush.oci.blobs import DeferredBlob
 from ocipush.oci.images import Image, ImageIndex
 from ocipush.oci.localrefs import LOCAL_PREFIXES, split_local_tag
@@ -21,7 +21,8 @@ from ocipush.oci.reference import DEFAULT_TAG, parse_reference
 from ocipush.registry.keychain import Credentials, DefaultKeychain
 from ocipush.registry.progress import ProgressCallback
 from ocipush.registry.transport import ConnectionOptions
-from ocipush.release.config import TargetConfig, read_pyproject
+from ocipush.release.config import TargetConfig, read_pyproject, target_key
+from ocipush.release.configure import configure_run
 from ocipush.release.distributions import BuildOptions
 from ocipush.release.manager import PluginManager
 from ocipush.release.plan import Plan, PushItem, Target, TargetResult
@@ -69,17 +70,12 @@ def open_project(
         (``--sign-key`` and ``--no-sign`` replace ``[tool.ocipush.signing]``).
     """
     document = read_pyproject(root)
+    problems: list[ConfigProblem] = []
     manager = PluginManager(
-        project_root=root, configured=configured_plugins(document), requested=requested_plugins
-    )
-    project = load_project(
-        root,
-        document=document,
-        plugin_names=tuple(manager.names()),
-        distributions=distributions,
-        output_dir=output_dir,
-        build=build,
-        report=report,
+        project_root=root,
+        configured=configured_plugins(document),
+        requested=requested_plugins,
+        problems=problems,
     )
     overrides: dict[str, object] = {}
     if jobs is not None:
@@ -89,13 +85,25 @@ def open_project(
     if targets is not None:
         # What the run publishes to, as plugins (provenance) see it.
         overrides["targets"] = tuple(targets)
-    if plugin_tables:
-        overrides["plugin_tables"] = MappingProxyType(
-            {**project.settings.plugin_tables, **plugin_tables}
-        )
-    project = dataclasses.replace(
-        project,
-        settings=dataclasses.replace(project.settings, **overrides),  # type: ignore[arg-type]
+        overrides["targets_overridden"] = True
+    settings, configured = configure_run(
+        document,
+        manager,
+        root=root,
+        environ=os.environ,
+        problems=problems,
+        overrides=overrides,
+        plugin_tables=plugin_tables,
+    )
+    project = load_project(
+        root,
+        document=document,
+        settings=settings,
+        plugin_settings=configured,
+        distributions=distributions,
+        output_dir=output_dir,
+        build=build,
+        report=report,
     )
     connection = connection or ConnectionOptions()
     hosts = _registry_hosts(project, targets)
@@ -110,8 +118,6 @@ def open_project(
         ),
         file_media_type=lambda path: manager.file_media_type(path, project),
     )
-    manager.configure(project)
-    manager.validate(project)
     return project, manager
 
 
@@ -119,9 +125,11 @@ def _registry_hosts(project: Project, targets: Sequence[TargetConfig] | None) ->
     """The registries the run's targets name, for credentials given on the command line."""
     hosts = []
     configs = list(targets) if targets is not None else list(project.settings.targets)
-    for number, config in enumerate(configs):
+    for config in configs:
         if not config.is_local:
-            ref = project.expand_tag(config.ref, f"tool.ocipush.targets[{number}].ref")
+            ref = project.expand_tag(
+                config.ref, target_key(project.settings.target_path(config), "ref")
+            )
             hosts.append(parse_reference(ref).registry.host)
     return hosts
 
@@ -143,17 +151,35 @@ def make_plan(
     items: list[PushItem] = [PushItem(image, "image", name="image")] if image else []
     items += manager.add_artifacts(project, image)
     items += manager.add_signatures(project, image, tuple(items))
+    source = str(project.root / "pyproject.toml")
     if not items:
-        raise OcipushError(
-            f"{project.root / 'pyproject.toml'}: nothing to publish — add "
-            "[[tool.ocipush.layers]], [[tool.ocipush.artifacts]] or a plugin that contributes "
-            "content"
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "tool.ocipush",
+                    "nothing to publish — add [[tool.ocipush.layers]], "
+                    "[[tool.ocipush.artifacts]] or a plugin that contributes content",
+                )
+            ],
+            source=source,
         )
     configs = list(targets) if targets is not None else list(project.settings.targets)
-    executors: list[tuple[Target, tuple[SkippedTag, ...]]] = []
-    for number, config in enumerate(configs):
-        ref, tags, skipped = _release_refs(project, config, f"tool.ocipush.targets[{number}]")
-        executors.append((manager.make_target(config, ref, tags, project), skipped))
+    refs = []
+    problems: list[ConfigProblem] = []
+    for config in configs:
+        path = project.settings.target_path(config)
+        try:
+            refs.append((config, *_release_refs(project, config, path)))
+        except ConfigError as error:
+            problems += error.problems
+        except InvalidReferenceError as error:
+            problems.append(ConfigProblem(target_key(path, "ref"), str(error)))
+    if problems:
+        raise ConfigError(problems, source=source)
+    executors: list[tuple[Target, tuple[SkippedTag, ...]]] = [
+        (manager.make_target(config, ref, tags, project), skipped)
+        for config, ref, tags, skipped in refs
+    ]
     executors += [(target, ()) for target in manager.add_targets(project)]
     item_skipped = tuple(skipped for item in items for skipped in item.skipped_tags)
     plan = Plan(
@@ -182,9 +208,9 @@ def _release_refs(
     digest. A local ref (layout, archive, engine) without a tag is tagged with the version
     by its target.
     """
-    ref = project.expand_tag(config.ref, f"{path}.ref")
+    ref = project.expand_tag(config.ref, target_key(path, "ref"))
     extras = [
-        (project.expand_tag(tag, f"{path}.tags[{index}]"), tag)
+        (project.expand_tag(tag, target_key(path, f"tags[{index}]")), tag)
         for index, tag in enumerate(config.tags)
     ]
     ref_tag: str | None
