@@ -238,10 +238,7 @@ def dependency_layers(
 
     def size(dependency: Dependency) -> int:
         known = cache.wheel_size(dependency.sha256)
-        if known is None:
-            fetch([dependency])
-            known = fetched[dependency.sha256].stat().st_size
-        return known
+        return fetched[dependency.sha256].stat().st_size if known is None else known
 
     if len(dependencies) > cap:  # sizes are needed: fetch only the wheels never seen
         unknown = [d for d in dependencies if cache.wheel_size(d.sha256) is None]
