@@ -345,3 +345,37 @@ def test_plugin_credentials_failing_command_is_a_clear_error(
         pushed.stderr
     )
     assert "token expired: run aws sso login); log in with that tool first" in pushed.stderr
+
+
+def test_plugin_credentials_bad_entries_are_reported_with_the_core_problems(
+    token_command_site, tmp_path
+):
+    """The example reads its table with ocipush's config reader: its problems share the
+    core's report and style, each with its key path (issue 11 item 4)."""
+    sample = _copy("plugin-credentials", tmp_path) / "sample"
+    text = (sample / "pyproject.toml").read_text()
+    text = text.replace('username = "AWS"', "username = 7\nregion = 1")
+    text += '\n[tool.ocipush.token-command."ghcr.io"]\ncommand = []\n'
+    text += '\n[tool.ocipush.token-command]\n"quay.io" = "robot"\n'
+    text += "\n[tool.ocipush]\njobs = 0\n"
+    (sample / "pyproject.toml").write_text(text)
+
+    planned = _ocipush("plan", "--project", str(sample), site=token_command_site, cwd=tmp_path)
+
+    assert planned.returncode == 2, planned.stderr
+    assert planned.stdout == ""
+    entry = 'tool.ocipush.token-command."123456789012.dkr.ecr.eu-west-1.amazonaws.com"'
+    problems = sorted(line.strip() for line in planned.stderr.splitlines() if line[:2] == "  ")
+    assert problems == sorted(
+        [
+            "tool.ocipush.jobs: 0 — must be at least 1",
+            f"{entry}.region: unknown key — known keys are command, username",
+            f"{entry}.username: expected a string, got an integer",
+            'tool.ocipush.token-command."ghcr.io".username: missing required key; set it to '
+            'the user name the registry takes with the token, such as "AWS"',
+            'tool.ocipush.token-command."ghcr.io".command: empty array — list the program '
+            'that prints the token and its arguments, such as ["gcloud", "auth", '
+            '"print-access-token"]',
+            'tool.ocipush.token-command."quay.io": expected a table, got a string',
+        ]
+    )

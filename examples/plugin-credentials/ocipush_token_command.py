@@ -23,67 +23,46 @@ its standard output, less surrounding white space, is the password.
 
 from __future__ import annotations
 
-import json
 import subprocess
-from collections.abc import Mapping
-from typing import Any
 
 from ocipush import hookimpl
-from ocipush.errors import AuthError, ConfigProblem
+from ocipush.errors import AuthError
 from ocipush.registry.keychain import Credentials
-from ocipush.release.project import Project
+from ocipush.release.reader import ConfigReader
 
 NAME = "token-command"
 #: Seconds a command may take (a cloud CLI may refresh a login first).
 TIMEOUT = 60
 
-_registries: dict[str, tuple[str, list[str]]] = {}
+_COMMAND = (
+    'the program that prints the token and its arguments, such as ["gcloud", "auth", '
+    '"print-access-token"]'
+)
+
+_registries: dict[str, tuple[str, tuple[str, ...]]] = {}
 _answers: dict[str, Credentials] = {}
 
 
-def _entries(project: Project) -> Mapping[str, Any]:
-    return project.settings.plugin_tables.get(NAME, {})
-
-
 @hookimpl
-def ocipush_validate(project: Project) -> list[ConfigProblem]:
-    problems = []
-    for host, entry in _entries(project).items():
-        path = f'tool.ocipush.{NAME}."{host}"'
-        if not isinstance(entry, Mapping) or set(entry) - {"username", "command"}:
-            problems.append(ConfigProblem(path, 'expected a table with "username" and "command"'))
-            continue
-        if not isinstance(entry.get("username"), str) or not entry["username"]:
-            problems.append(
-                ConfigProblem(
-                    f"{path}.username",
-                    f"{json.dumps(entry.get('username'))} — "
-                    "expected the user name the registry takes with the token",
-                )
-            )
-        command = entry.get("command")
-        if (
-            not isinstance(command, list)
-            or not command
-            or not all(isinstance(part, str) for part in command)
-        ):
-            problems.append(
-                ConfigProblem(
-                    f"{path}.command",
-                    f"{json.dumps(command)} — expected a list of "
-                    'strings, e.g. ["gcloud", "auth", "print-access-token"]',
-                )
-            )
-    return problems
-
-
-@hookimpl
-def ocipush_configure(project: Project) -> None:
+def ocipush_configure(config: ConfigReader) -> None:
+    """Read ``[tool.ocipush.token-command]`` with ocipush's config reader: its problems are
+    reported with the core's, each with its key path."""
     _registries.clear()
     _answers.clear()
-    for host, entry in _entries(project).items():
-        if isinstance(entry, Mapping):
-            _registries[host] = (str(entry.get("username")), list(entry.get("command", [])))
+    table = config.table(NAME)
+    if table is None:
+        return
+    for host in table:
+        entry = table.table(host)
+        if entry is None:
+            continue
+        entry.only_known(("username", "command"))
+        username = entry.string(
+            "username", required='the user name the registry takes with the token, such as "AWS"'
+        )
+        command = entry.strings("command", required=_COMMAND, non_empty=_COMMAND)
+        if username is not None and command:
+            _registries[host] = (username, command)
 
 
 @hookimpl

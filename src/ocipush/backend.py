@@ -34,7 +34,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ocipush.errors import ConfigError, OcipushError
+from ocipush.errors import (
+    AuthenticationError,
+    ConfigError,
+    OcipushError,
+    RegistryTimeoutError,
+    RegistryUnreachableError,
+    TlsHandshakeError,
+    UntrustedCertificateError,
+)
 from ocipush.release.config import DEFAULT_BACKEND, TargetConfig, read_pyproject
 from ocipush.release.distributions import INNER_BUILD, file_release
 
@@ -162,12 +170,42 @@ def _publish(out: Path, wheel_name: str, settings: Mapping[str, Any]) -> None:
         results = execute(plan, project, manager)
     except OcipushError as error:
         print(f"ocipush: error: {error}", file=sys.stderr)
-        if error.hint:
-            print(f"ocipush: hint: {error.hint}", file=sys.stderr)
+        hint = _remedy(error)
+        if hint:
+            print(f"ocipush: hint: {hint}", file=sys.stderr)
         raise SystemExit(2 if isinstance(error, ConfigError) else 1) from None
     for result in results:
         for ref in result.refs:
             print(f"ocipush: published {ref}", file=sys.stderr)
+
+
+def _remedy(error: OcipushError) -> str | None:
+    """What to do, in the build backend's terms: configuration and stored credentials
+    (there are no command-line flags here)."""
+    host = getattr(error, "host", None)
+    if isinstance(error, UntrustedCertificateError):
+        return (
+            f"trust its CA by putting it in /etc/docker/certs.d/{host}/ca.crt (or "
+            f"~/.docker/certs.d/{host}/, /etc/containers/certs.d/{host}/)"
+        )
+    if isinstance(error, TlsHandshakeError) or (
+        isinstance(error, RegistryUnreachableError) and not error.http_allowed
+    ):
+        return (
+            f"if {host} serves plain http, set insecure = true on its "
+            "[[tool.ocipush.targets]] entry"
+        )
+    if isinstance(error, RegistryTimeoutError):
+        return (
+            "the build backend waits the default time; publish with `ocipush push "
+            f"--timeout-{error.phase} SECONDS` to wait longer"
+        )
+    if isinstance(error, AuthenticationError) and error.anonymous:
+        return (
+            f"log in with `ocipush login {host}` (or `docker login {host}`): the build "
+            "backend uses stored credentials"
+        )
+    return error.hint
 
 
 def __getattr__(name: str) -> Any:

@@ -13,37 +13,55 @@ from dataclasses import dataclass
 
 __all__ = [
     "TEMPORARY_STATUSES",
+    "AfterPushError",
     "AuthError",
+    "AuthenticationError",
     "BlobError",
     "ConfigError",
     "ConfigProblem",
     "CredentialHelperError",
     "CredentialsFileError",
+    "DeleteWouldUntagError",
     "DigestMismatchError",
     "InvalidReferenceError",
     "LayoutError",
     "ManifestError",
     "OcipushError",
+    "PlainHttpCredentialsError",
     "PluginError",
     "PluginLoadError",
     "ProjectBuildError",
     "PushInterruptedError",
     "RegistryError",
     "RegistryErrorDetail",
+    "RegistryTimeoutError",
+    "RegistryUnreachableError",
     "SigningError",
+    "TlsHandshakeError",
     "TransportError",
+    "UntrustedCertificateError",
     "VerificationError",
 ]
 
 
 class OcipushError(Exception):
-    """Root of every error ocipush raises on purpose."""
+    """Root of every error ocipush raises on purpose.
 
-    #: What the command line should suggest after the message, if anything.
+    :param hint: what to do, where the remedy does not depend on the front end. A remedy
+        that names a CLI flag or a backend setting is the front end's to add, from the
+        error's type and fields (``ocipush.cli.remedies``, ``ocipush.backend``).
+    """
+
+    #: What to do about it, if anything; front ends print it after the message.
     hint: str | None = None
     #: Facts the user should know about what the failure left behind ("tags left
     #: unchanged: ..."), printed after the message.
     notes: tuple[str, ...] = ()
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class InvalidReferenceError(OcipushError, ValueError):
@@ -86,13 +104,57 @@ class LayoutError(OcipushError):
 
 
 class TransportError(OcipushError):
-    """The connection to a registry failed (refused, reset, timed out, TLS)."""
+    """The connection to a registry failed (refused, reset, timed out, TLS).
 
-    def __init__(self, message: str, *, temporary: bool = True, timed_out: bool = False) -> None:
-        super().__init__(message)
+    :ivar host: the registry's ``host[:port]``, where known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        temporary: bool = True,
+        timed_out: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.host = host
         self.temporary = temporary
         #: No answer came within the timeout: a stalled server, not a dropped connection.
         self.timed_out = timed_out
+
+
+class RegistryUnreachableError(TransportError):
+    """No connection to the registry: refused, reset, or its name not found.
+
+    :ivar http_allowed: whether plain http was tried too (``--insecure`` or loopback).
+    """
+
+    def __init__(self, message: str, *, host: str, http_allowed: bool) -> None:
+        super().__init__(message, host=host)
+        self.http_allowed = http_allowed
+
+
+class RegistryTimeoutError(TransportError):
+    """The registry did not connect (``phase="connect"``) or answer (``"read"``) in time."""
+
+    def __init__(self, message: str, *, host: str, phase: str, seconds: float) -> None:
+        super().__init__(message, host=host, timed_out=True)
+        self.phase = phase
+        self.seconds = seconds
+
+
+class TlsHandshakeError(TransportError):
+    """The TLS handshake with the registry failed (not a certificate it could not trust)."""
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message, host=host, temporary=False)
+
+
+class UntrustedCertificateError(TlsHandshakeError):
+    """The registry's TLS certificate does not chain to a trusted CA (or names another
+    host)."""
 
 
 @dataclass(frozen=True)
@@ -185,12 +247,50 @@ class AuthError(OcipushError):
     """Credentials were rejected, or the granted access is not enough for the operation."""
 
 
+class AuthenticationError(AuthError):
+    """The registry (or its token server) refused the credentials, or asked for some.
+
+    :ivar host: the registry.
+    :ivar anonymous: no credentials were sent; the remedy is to provide some, which each
+        front end says in its own terms.
+    """
+
+    def __init__(self, message: str, *, host: str, anonymous: bool, source: str) -> None:
+        super().__init__(
+            message, hint=None if anonymous else f"check the credentials from {source}"
+        )
+        self.host = host
+        self.anonymous = anonymous
+
+
+class PlainHttpCredentialsError(AuthError):
+    """Credentials would go to a non-loopback registry over plain http: refused.
+
+    :ivar host: the registry.
+    """
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
+
+
 class CredentialsFileError(AuthError):
     """A docker or podman credentials file cannot be read, parsed or written."""
 
 
 class CredentialHelperError(AuthError):
     """A ``docker-credential-*`` helper is missing, failed, timed out or answered nonsense."""
+
+
+class DeleteWouldUntagError(OcipushError):
+    """Deleting a tag would delete its manifest, and with it other tags naming it.
+
+    :ivar others: those other tags.
+    """
+
+    def __init__(self, message: str, others: Sequence[str]) -> None:
+        super().__init__(message)
+        self.others = tuple(others)
 
 
 class PluginError(OcipushError):
@@ -204,6 +304,18 @@ class PluginLoadError(PluginError):
 class ProjectBuildError(OcipushError):
     """The project's own build backend could not report its metadata or build a
     distribution; nothing was published."""
+
+
+class AfterPushError(OcipushError):
+    """Everything was pushed and tagged; then an ``ocipush_after_push`` plugin failed.
+
+    :ivar results: what was published (each target's result), for the front end to show.
+    """
+
+    def __init__(self, results: Sequence[object], cause: OcipushError) -> None:
+        super().__init__(f"the push succeeded (every target is published and tagged), then {cause}")
+        self.results = tuple(results)
+        self.cause = cause
 
 
 class PushInterruptedError(OcipushError):

@@ -60,8 +60,8 @@ def test_bad_attestation_and_signing_settings_are_reported_together(tmp_path, ca
     code, _, err = run(capsys, "plan", "--project", str(tmp_path))
 
     assert code == 2
-    assert "tool.ocipush.attestations.sbom: 'swid' — write \"cyclonedx\"" in err
-    assert "tool.ocipush.attestations.provenance: 'yes' — write true or false" in err
+    assert 'tool.ocipush.attestations.sbom: "swid" — expected "cyclonedx"' in err
+    assert "tool.ocipush.attestations.provenance: expected a boolean, got a string" in err
     assert "tool.ocipush.signing: both key and keyless = true are set" in err
 
 

@@ -100,8 +100,11 @@ def test_plan_lists_layers_with_sizes_and_what_the_target_has(
     # the SBOM, the artifacts' empty config and the provenance (attestations plugin).
     assert [b["action"] for b in before] == ["mount", *["upload"] * 6]
     assert all(b["size"] > 0 for b in before)
+    assert before[0]["source"]["kind"] == "registry"
     # Each dependency layer names its distribution and version.
-    assert before[1]["source"].startswith("dependency greetlib 1.0 for Python 3.11 [")
+    assert before[1]["source"]["description"].startswith(
+        "dependency greetlib 1.0 for Python 3.11 ["
+    )
     _push(capsys, root, target)
     code = main(["plan", "--check", "--project", str(root), "--target", target])
     table = capsys.readouterr().out

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import sys
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -24,7 +25,7 @@ from ocipush.oci.reference import Registry, parse_reference
 from ocipush.registry.keychain import Credentials, DefaultKeychain, StaticKeychain
 from ocipush.registry.remote import Remote
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
@@ -39,9 +40,10 @@ def _ref(host: str, repo: str, tag: str = "v1"):
     return parse_reference(f"{host}/{repo}:{tag}")
 
 
-def _writer(keychain=None, **transport_options) -> Writer:
-    transport_options.setdefault("proxies", {})
-    return Writer(Transport(keychain=keychain, **transport_options), retry=FAST_RETRY)
+def _writer(keychain=None, clock=time.time, **options) -> Writer:
+    options.setdefault("proxies", {})
+    transport = Transport(ConnectionOptions(keychain=keychain, **options), clock=clock)
+    return Writer(transport, retry=FAST_RETRY)
 
 
 def _alice(host: str) -> StaticKeychain:
@@ -171,17 +173,12 @@ def test_a_challenge_with_new_scopes_gets_one_new_token(token_registry_factory, 
     )
     other = f"{repo_name}-other"
     _writer(_alice(registry.host)).write(_ref(registry.host, other), make_image({"o": b"o"}))
-    transport = Transport(keychain=_alice(registry.host), proxies={})
-    reg = Registry.parse(registry.host)
+    transport = Transport(ConnectionOptions(keychain=_alice(registry.host), proxies={}))
     mine = [f"repository:{repo_name}:pull"]
+    session = transport.session(parse_reference(f"{registry.host}/{repo_name}").repository)
 
-    response = transport.request(
-        reg,
-        "GET",
-        f"/v2/{other}/tags/list",
-        scopes=mine,
-        repository=parse_reference(f"{registry.host}/{repo_name}").repository,
-    )
+    # A path of another repository than the session's: the registry's challenge names it.
+    response = session.request("GET", f"/v2/{other}/tags/list")
 
     assert json.loads(response.data)["tags"] == ["v1"]
     assert [r.scopes for r in tokens.requests[-2:]] == [

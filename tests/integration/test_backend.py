@@ -234,3 +234,32 @@ def test_a_config_error_fails_the_build_with_the_message(tmp_path):
         'such as "/srv/static"'
     ) in completed.stderr
     assert not (project / "dist" / "oci").exists()
+
+
+def test_a_registry_asking_for_credentials_gets_a_remedy_in_backend_terms(
+    tmp_path, htpasswd_registry, repo_name
+):
+    """The backend has no --username: its hint says how to store credentials instead."""
+    host = htpasswd_registry.host
+    project = _project(tmp_path / "app", "hatchling", target=f"{host}/{repo_name}:1")
+    empty = tmp_path / "no-credentials"
+    empty.mkdir()
+    completed = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--wheel", str(project)],
+        cwd=project,
+        env=_environ(
+            OCIPUSH_PUSH="1",
+            DOCKER_CONFIG=str(empty),
+            REGISTRY_AUTH_FILE=str(empty / "auth.json"),
+            XDG_RUNTIME_DIR=str(empty),
+            HOME=str(empty),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert f"authentication to {host} as anonymous failed" in completed.stderr
+    assert f"ocipush: hint: log in with `ocipush login {host}`" in completed.stderr
+    assert "--username" not in completed.stderr

@@ -58,7 +58,8 @@ def _dependency_layers(plan: dict) -> list[dict]:
     return [
         b
         for b in plan["blobs"]
-        if b["source"].startswith("dependency ") or " small dependencies (" in b["source"]
+        if b["source"]["description"].startswith("dependency ")
+        or " small dependencies (" in b["source"]["description"]
     ]
 
 
@@ -85,7 +86,7 @@ def test_a_one_dependency_bump_uploads_that_layer_the_app_config_and_manifest(
 
     root = app("1.0")
     plan = _plan(root, target, capsys)
-    sources = [b["source"] for b in _dependency_layers(plan)]
+    sources = [b["source"]["description"] for b in _dependency_layers(plan)]
     # 36 distributions, at most 32 layers: the five smallest wheels share one, placed (as
     # every layer) by the canonical name of its first distribution.
     assert len(sources) == 32
@@ -105,9 +106,11 @@ def test_a_one_dependency_bump_uploads_that_layer_the_app_config_and_manifest(
     after = _stored_blobs(registry)
 
     new = {digest: size for digest, size in after.items() if digest not in before}
-    blobs = {b["source"].split(" [")[0]: b for b in plan["blobs"]}
+    blobs = {b["source"]["description"].split(" [")[0]: b for b in plan["blobs"]}
     changed = blobs["dependency bumplib 2.0 for Python 3.11"]
-    app_layer = next(b for b in plan["blobs"] if b["source"].startswith("hello_app-1.0.0"))
+    app_layer = next(
+        b for b in plan["blobs"] if b["source"]["description"].startswith("hello_app-1.0.0")
+    )
     config = next(b for b in plan["blobs"] if "config" in b["mediaType"])
     manifest = next(m for m in plan["manifests"] if m["role"] == "image")
     expected = {
@@ -139,6 +142,10 @@ def test_two_projects_sharing_a_dependency_get_the_same_layer(
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"cache-{name}"))
         root = write_app(tmp_path / name, image={"base": base}, dependencies=dependencies)
         plan = _plan(root, target, capsys)
-        (layer,) = [b for b in plan["blobs"] if b["source"].startswith("dependency bumplib 1.0")]
+        (layer,) = [
+            b
+            for b in plan["blobs"]
+            if b["source"]["description"].startswith("dependency bumplib 1.0")
+        ]
         layers.append(layer["digest"])
     assert layers[0] == layers[1]

@@ -133,7 +133,8 @@ def _jobs_used(monkeypatch, capsys, *arguments: str) -> tuple[int, int | None, s
         seen.append(project.settings.jobs)
         return real(project, manager, **options)
 
-    monkeypatch.setattr("ocipush.cli.make_plan", spy)
+    # The handler module binds make_plan when first imported: patched where it is used.
+    monkeypatch.setattr("ocipush.cli.project_commands.make_plan", spy)
     code = main(["plan", *arguments])
     return code, (seen[0] if seen else None), capsys.readouterr().err
 

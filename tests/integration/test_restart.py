@@ -22,7 +22,7 @@ from ocipush.oci.images import Image
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.progress import ProgressUpdate
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Timeouts
+from ocipush.registry.transport import ConnectionOptions, Timeouts, Transport
 from ocipush.registry.writer import Writer
 from ocipush.testing import LocalRegistry
 from support.images import make_config, make_tar_gz_layer
@@ -94,10 +94,11 @@ def _push_with_restart(tmp_path_factory, repo_name, restart_after: int):
         proxy = CountingProxy(registry.url).start()
         image = _image(repo_name)
         _, progress = _restart_at(registry, restart_after)
+        connection = ConnectionOptions(timeouts=Timeouts(connect=2, read=10), retry=RETRY)
         writer = Writer(
+            Transport(connection, jobs=1),
             jobs=1,
             retry=RETRY,
-            timeouts=Timeouts(connect=2, read=10),
             chunk_threshold=CHUNK,
             chunk_size=CHUNK,
             progress=progress,

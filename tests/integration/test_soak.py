@@ -14,7 +14,7 @@ from ocipush.errors import OcipushError
 from ocipush.oci.images import Image
 from ocipush.oci.reference import parse_reference
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Timeouts
+from ocipush.registry.transport import ConnectionOptions, Timeouts, Transport
 from ocipush.registry.writer import Writer
 from support.images import make_config, make_tar_gz_layer
 from support.proxy import ResetRequest, ResetResponse, Respond, Rule, Stall
@@ -55,10 +55,11 @@ def test_fifty_pushes_with_random_faults_end_cleanly_with_no_dangling_tag(
             # Each rule fires once at a random matching request: faults spread over the run.
             action = rng.choice(_faults(rng))
             rules.append(proxy.add_rule(Rule(action, method, path, nth=rng.randint(1, 60))))
+    retry = RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.01)
     writer = Writer(
+        Transport(ConnectionOptions(timeouts=Timeouts(connect=2, read=0.4), retry=retry), jobs=3),
         jobs=3,
-        retry=RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.01),
-        timeouts=Timeouts(connect=2, read=0.4),
+        retry=retry,
         chunk_threshold=2_000,
         chunk_size=1_500,
     )

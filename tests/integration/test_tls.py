@@ -17,13 +17,14 @@ import threading
 import pytest
 
 from ocipush.cli import main
-from ocipush.errors import TransportError
+from ocipush.cli.remedies import remedy
+from ocipush.errors import TransportError, UntrustedCertificateError
 from ocipush.oci.layout import write_layout
 from ocipush.oci.reference import Registry, parse_reference
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.tls import TlsConfig
-from ocipush.registry.transport import Transport, bypasses_proxy
+from ocipush.registry.transport import ConnectionOptions, Transport, bypasses_proxy
 from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
@@ -43,7 +44,7 @@ def _push(host: str, repo: str, **transport_options) -> Writer:
     transport_options.setdefault("proxies", {})
     transport_options.setdefault("tls", TlsConfig.create(cert_dirs=[]))
     writer = Writer(
-        Transport(keychain=_keychain(host), **transport_options),
+        Transport(ConnectionOptions(keychain=_keychain(host), **transport_options)),
         retry=RetryPolicy(attempts=1),
     )
     writer.write(parse_reference(f"{host}/{repo}:v1"), make_image({"tls.txt": repo.encode()}))
@@ -65,11 +66,17 @@ def test_ca_from_a_certs_d_directory(tls_registry, pki, repo_name, tmp_path):
 def test_an_untrusted_certificate_fails_and_says_how_to_trust_it(tls_registry, repo_name):
     with pytest.raises(TransportError) as caught:
         _push(tls_registry.host, repo_name)
-    message = str(caught.value)
-    assert "not trusted" in message
-    assert "--ca-cert" in message
-    assert f"certs.d/{tls_registry.host}/" in message
-    assert f"--tls-verify=false:{tls_registry.host}" in message
+    error = caught.value
+    assert isinstance(error, UntrustedCertificateError)
+    assert error.host == tls_registry.host
+    assert f"registry {tls_registry.host} is not trusted" in str(error)
+    # The library says what happened; the CLI says what to do, in flags.
+    assert "--" not in str(error)
+    hint = remedy(error)
+    assert hint is not None
+    assert "--ca-cert" in hint
+    assert f"certs.d/{tls_registry.host}/" in hint
+    assert f"--tls-verify=false:{tls_registry.host}" in hint
 
 
 def test_insecure_never_turns_off_verification(tls_registry, repo_name):
@@ -93,7 +100,7 @@ def test_tls_verify_false_for_one_registry(tls_registry, repo_name):
 
 
 def test_tls_verify_false_never_allows_plain_http():
-    transport = Transport(tls=TlsConfig.create(verify=False), proxies={})
+    transport = Transport(ConnectionOptions(tls=TlsConfig.create(verify=False), proxies={}))
     assert not transport.connection.allows_http(Registry.parse("registry.example.com"))
 
 
@@ -264,7 +271,7 @@ def test_client_certificate_from_certs_d_is_presented(pki, tmp_path):
     for name in ("ca.crt", "client.cert", "client.key"):
         (host_dir / name).write_bytes((pki.cert_dir / name).read_bytes())
 
-    transport = Transport(tls=TlsConfig.create(cert_dirs=[tmp_path]), proxies={})
+    transport = Transport(ConnectionOptions(tls=TlsConfig.create(cert_dirs=[tmp_path]), proxies={}))
     assert transport.base_url(Registry.parse(host)) == f"https://{host}"
     thread.join(5)
     assert seen

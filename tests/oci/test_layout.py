@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ocipush.errors import DigestMismatchError, LayoutError
+from ocipush.errors import DigestMismatchError, InvalidReferenceError, LayoutError
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob, FileBlob, StreamBlob
 from ocipush.oci.digest import digest_of
@@ -79,7 +79,6 @@ def tags_of(layout: Path) -> list[str | None]:
         ("oci:/abs/path:latest", "/abs/path", "latest"),
         ("oci:a:b:v2", "a:b", "v2"),
         ("oci:/srv/a:b/c", "/srv/a:b/c", None),  # 'b/c' is no tag, so the colon is the path's
-        ("oci:dir:-bad", "dir:-bad", None),
         ("oci::latest", ":latest", None),  # no path before the colon: the whole is the path
     ],
 )
@@ -98,14 +97,16 @@ def test_layout_reference_prints_as_parsed() -> None:
         ("oci:", "'oci:': the layout path is empty; write oci:PATH or oci:PATH:TAG"),
         (
             "docker://x",
-            "'docker://x' is not a layout reference: write oci:PATH or oci:PATH:TAG",
+            "'docker://x': not a layout reference: write oci:PATH or oci:PATH:TAG",
         ),
+        ("oci:dir:-bad", "'oci:dir:-bad': '-bad' is not a valid tag: "),
+        ("oci:out:v1@sha256:abc", "'oci:out:v1@sha256:abc': a layout image is named by tag"),
     ],
 )
 def test_parse_layout_reference_rejects(text: str, message: str) -> None:
-    with pytest.raises(LayoutError) as caught:
+    with pytest.raises(InvalidReferenceError) as caught:
         parse_layout_reference(text)
-    assert str(caught.value) == message
+    assert str(caught.value).startswith(f"invalid reference {message}")
 
 
 def test_is_layout_reference() -> None:

@@ -635,3 +635,37 @@ def test_a_provider_answers_after_explicit_credentials_and_before_files(sandbox:
     assert keychain.resolve(HUB).username == "cli"
     assert keychain.resolve(Registry("quay.io")) is ANONYMOUS
     assert asked == [("ghcr.io", "acme/app"), ("quay.io", None)]
+
+
+def _in_gitlab_ci(sandbox: Sandbox, registry: str = "registry.gitlab.com") -> None:
+    sandbox.environ.update(
+        GITLAB_CI="true",
+        CI_REGISTRY=registry,
+        CI_REGISTRY_USER="gitlab-ci-token",
+        CI_REGISTRY_PASSWORD="glcbt-job-token",
+    )
+
+
+def test_gitlab_ci_job_credentials_log_in_to_ci_registry(sandbox: Sandbox) -> None:
+    _in_gitlab_ci(sandbox, "registry.example.com:5050")
+    registry = Registry.parse("registry.example.com:5050")
+
+    found = sandbox.keychain().resolve(registry, Repository(registry, "group/app"))
+
+    assert (found.username, found.password) == ("gitlab-ci-token", "glcbt-job-token")
+    assert found.source == (
+        "CI_REGISTRY_USER / CI_REGISTRY_PASSWORD of this GitLab CI job (no other credentials "
+        "for registry.example.com:5050)"
+    )
+    assert "glcbt-job-token" not in repr(found)
+
+
+def test_gitlab_ci_credentials_are_for_ci_registry_only(sandbox: Sandbox) -> None:
+    _in_gitlab_ci(sandbox)
+    assert sandbox.keychain().resolve(HUB) is ANONYMOUS
+    assert sandbox.keychain().resolve(GHCR) is ANONYMOUS
+    sandbox.write_json(
+        sandbox.docker_config,
+        {"auths": {"registry.gitlab.com": {"username": "me", "password": "pat"}}},
+    )
+    assert sandbox.keychain().resolve(Registry.parse("registry.gitlab.com")).username == "me"

@@ -11,12 +11,13 @@ import urllib3
 from urllib3.exceptions import SSLError
 
 from ocipush.cli import main
-from ocipush.errors import AuthError, OcipushError
-from ocipush.oci.reference import Registry, parse_reference
+from ocipush.cli.remedies import remedy
+from ocipush.errors import AuthError, OcipushError, PlainHttpCredentialsError
+from ocipush.oci.reference import Registry, Repository, parse_reference
 from ocipush.registry.auth import Token
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from support import HTPASSWD_PASSWORD, HTPASSWD_USER
 from support.images import make_image
@@ -33,14 +34,14 @@ def debug_logs(caplog):
     return caplog
 
 
-def _writer(keychain, **options) -> Writer:
+def _writer(keychain, jobs: int = 4, **options) -> Writer:
     options.setdefault("proxies", {})
-    return Writer(Transport(keychain=keychain, **options), retry=NO_RETRY)
+    transport = Transport(ConnectionOptions(keychain=keychain, **options), jobs=jobs)
+    return Writer(transport, jobs=jobs, retry=NO_RETRY)
 
 
 def _all_secrets(writer: Writer, host: str, repo: str) -> list[str]:
-    registry = Registry.parse(host)
-    auth = writer.transport.auth(registry, parse_reference(f"{host}/{repo}").repository)
+    auth = writer.transport.session(parse_reference(f"{host}/{repo}").repository).auth
     return [s for s in auth.secrets() if s]
 
 
@@ -142,15 +143,10 @@ def test_a_redirect_to_another_host_gets_no_authorization(
         lambda request: Respond(307, {"Location": f"{storage.url}/blob?X-Amz-Signature=sig"}),
     )
     keychain = StaticKeychain({front.host: Credentials(HTPASSWD_USER, HTPASSWD_PASSWORD, "t")})
-    transport = Transport(keychain=keychain, proxies={})
-    registry = Registry.parse(front.host)
+    transport = Transport(ConnectionOptions(keychain=keychain, proxies={}))
+    session = transport.session(Repository(Registry.parse(front.host), repo_name))
 
-    with transport.fetch(
-        registry,
-        f"/v2/{repo_name}/blobs/sha256:{'0' * 64}",
-        scopes=[f"repository:{repo_name}:pull"],
-        what="fetch",
-    ) as stream:
+    with session.fetch(session.blobs(f"sha256:{'0' * 64}"), what="fetch") as stream:
         assert stream.read() == b"blob bytes"
 
     assert [e.path for e in storage.exchanges] == ["/blob?X-Amz-Signature=sig"]
@@ -194,9 +190,7 @@ HOST = "registry.example.test:5000"
 
 
 def _request(transport: Transport) -> None:
-    transport.request(
-        Registry.parse(HOST), "GET", "/v2/app/tags/list", scopes=["repository:app:pull"]
-    )
+    transport.session(Repository(Registry.parse(HOST), "app")).request("GET", "/v2/app/tags/list")
 
 
 @pytest.mark.parametrize(
@@ -206,12 +200,15 @@ def _request(transport: Transport) -> None:
 def test_credentials_over_plain_http_off_loopback_are_refused(challenge):
     pool = _FakePool(challenge)
     keychain = StaticKeychain({HOST: Credentials(USER, PASSWORD, source="test")})
-    transport = Transport(keychain=keychain, insecure=[HOST], pool=pool)  # type: ignore[arg-type]
+    options = ConnectionOptions(keychain=keychain, insecure=(HOST,))
+    transport = Transport(options, pool=pool)  # type: ignore[arg-type]
 
     with pytest.raises(AuthError) as caught:
         _request(transport)
 
-    assert f"--allow-credentials-over-http {HOST}" in str(caught.value)
+    assert isinstance(caught.value, PlainHttpCredentialsError)
+    assert "refusing to send credentials" in str(caught.value)
+    assert f"--allow-credentials-over-http {HOST}" in (remedy(caught.value) or "")
     assert all("Authorization" not in headers for _, _, headers in pool.sent)
     assert all(PASSWORD not in url for _, url, _ in pool.sent)
 
@@ -223,12 +220,10 @@ def test_credentials_over_plain_http_off_loopback_are_refused(challenge):
 def test_credentials_over_plain_http_are_sent_when_allowed(challenge):
     pool = _FakePool(challenge)
     keychain = StaticKeychain({HOST: Credentials(USER, PASSWORD, source="test")})
-    transport = Transport(
-        keychain=keychain,
-        insecure=[HOST],
-        allow_credentials_over_http=[HOST],
-        pool=pool,  # type: ignore[arg-type]
+    options = ConnectionOptions(
+        keychain=keychain, insecure=(HOST,), allow_credentials_over_http=(HOST,)
     )
+    transport = Transport(options, pool=pool)  # type: ignore[arg-type]
 
     _request(transport)
 

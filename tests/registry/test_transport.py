@@ -8,10 +8,10 @@ import time
 import pytest
 
 from ocipush.errors import RegistryError
-from ocipush.oci.reference import Registry
+from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.keychain import Credentials, StaticKeychain
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.transport import Transport, redact_url
+from ocipush.registry.transport import ConnectionOptions, Transport, redact_url
 from support.proxy import FakeRequest, Proxy, Respond, Rule
 
 # -- redact_url ---------------------------------------------------------------------------------
@@ -48,6 +48,10 @@ def test_redact_url(url, expected):
 # -- against the real registry ------------------------------------------------------------------
 
 
+def _session(transport: Transport, host: str, path: str = "ocipush-tests/any"):
+    return transport.session(Repository(Registry.parse(host), path))
+
+
 def test_loopback_registry_falls_back_to_plain_http(registry):
     transport = Transport()
     assert transport.base_url(Registry.parse(registry.host)) == f"http://{registry.host}"
@@ -55,12 +59,11 @@ def test_loopback_registry_falls_back_to_plain_http(registry):
 
 
 def test_registry_error_json_becomes_error_details(registry, repo_name):
-    transport = Transport()
-    target = Registry.parse(registry.host)
+    session = _session(Transport(), registry.host, repo_name)
     path = f"/v2/{repo_name}/manifests/absent"
 
     with pytest.raises(RegistryError) as caught:
-        transport.request(target, "GET", path, scopes=[], what="get manifest absent")
+        session.request("GET", session.manifests("absent"), what="get manifest absent")
 
     error = caught.value
     assert (error.method, error.status) == ("GET", 404)
@@ -76,11 +79,10 @@ def test_registry_error_json_becomes_error_details(registry, repo_name):
 
 
 def test_plain_text_error_body_is_quoted(registry):
-    transport = Transport()
-    target = Registry.parse(registry.host)
+    session = _session(Transport(), registry.host)
 
     with pytest.raises(RegistryError) as caught:
-        transport.request(target, "GET", "/v2/Upper/Case/manifests/v1", scopes=[])
+        session.request("GET", "/v2/Upper/Case/manifests/v1")
 
     assert caught.value.details == ()
     assert caught.value.body_excerpt == "404 page not found"
@@ -89,7 +91,7 @@ def test_plain_text_error_body_is_quoted(registry):
     )
 
     with pytest.raises(RegistryError) as head:
-        transport.request(target, "HEAD", "/v2/Upper/Case/manifests/v1", scopes=[])
+        session.request("HEAD", "/v2/Upper/Case/manifests/v1")
     assert str(head.value) == f"HEAD http://{registry.host}/v2/Upper/Case/manifests/v1: 404"
 
 
@@ -99,10 +101,9 @@ def test_retry_after_is_read_from_the_error(registry, proxy_factory):
     body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
     proxy.add_rule(Rule(Respond(429, {"Retry-After": "3"}, body), method="GET", path="/tags/"))
 
+    once = _session(Transport(ConnectionOptions(retry=RetryPolicy(attempts=1))), proxy.host, "a")
     with pytest.raises(RegistryError) as caught:
-        Transport(retry=RetryPolicy(attempts=1)).request(
-            Registry.parse(proxy.host), "GET", "/v2/a/tags/list", scopes=[]
-        )
+        once.request("GET", "/v2/a/tags/list")
 
     assert caught.value.retry_after == 3.0
     assert caught.value.temporary
@@ -117,9 +118,7 @@ def test_a_busy_get_is_sent_again_after_retry_after(registry, repo_name, proxy_f
     busy = proxy.add_rule(Rule(Respond(429, {"Retry-After": "1"}, body), method="HEAD"))
     started = time.monotonic()
 
-    response = Transport().request(
-        Registry.parse(proxy.host), "HEAD", path, scopes=[], expected=(404,)
-    )
+    response = _session(Transport(), proxy.host, repo_name).request("HEAD", path, expected=(404,))
 
     assert response.status == 404
     assert busy.fired == 1
@@ -134,8 +133,8 @@ def test_a_post_is_not_sent_again(registry, repo_name, proxy_factory):
     path = f"/v2/{repo_name}/blobs/uploads/"
 
     with pytest.raises(RegistryError) as caught:
-        Transport().request(
-            Registry.parse(proxy.host), "POST", path, scopes=[], body=b"", expected=(202,)
+        _session(Transport(), proxy.host, repo_name).request(
+            "POST", path, body=b"", expected=(202,)
         )
 
     assert caught.value.status == 503
@@ -143,13 +142,8 @@ def test_a_post_is_not_sent_again(registry, repo_name, proxy_factory):
 
 
 def test_expected_statuses_are_returned_not_raised(registry, repo_name):
-    response = Transport().request(
-        Registry.parse(registry.host),
-        "HEAD",
-        f"/v2/{repo_name}/blobs/sha256:{'0' * 64}",
-        scopes=[],
-        expected=(200, 404),
-    )
+    session = _session(Transport(), registry.host, repo_name)
+    response = session.request("HEAD", session.blobs(f"sha256:{'0' * 64}"), expected=(200, 404))
     assert response.status == 404
 
 
@@ -183,14 +177,10 @@ def test_credentials_are_not_sent_to_a_redirect_on_another_port():
         keychain = StaticKeychain(
             {fake_registry.host: Credentials(username="alice", password="pw", source="test")}
         )
-        transport = Transport(keychain=keychain)
+        transport = Transport(ConnectionOptions(keychain=keychain))
 
-        with transport.fetch(
-            Registry.parse(fake_registry.host),
-            f"/v2/a/blobs/{digest}",
-            scopes=["repository:a:pull"],
-            what="get blob",
-        ) as reader:
+        session = _session(transport, fake_registry.host, "a")
+        with session.fetch(session.blobs(digest), what="get blob") as reader:
             assert reader.read() == b"blob bytes"
 
         (to_registry,) = fake_registry.find("GET", "/blobs/")

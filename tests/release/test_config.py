@@ -369,12 +369,14 @@ _ARTIFACT = {"files": ["{wheel}"], "artifact-type": "application/vnd.acme.releas
         ),
         pytest.param(
             {"targets": [{"ref": "oci:"}]},
-            'tool.ocipush.targets[0].ref: "oci:" — the layout path is empty',
+            'tool.ocipush.targets[0].ref: "oci:" — the layout path is empty; write oci:PATH or '
+            "oci:PATH:TAG",
             id="layout-path-empty",
         ),
         pytest.param(
             {"targets": [{"ref": "oci:dist/oci:.v1"}]},
-            f'tool.ocipush.targets[0].ref: "oci:dist/oci:.v1" — {TAG_RULE}',
+            'tool.ocipush.targets[0].ref: "oci:dist/oci:.v1" — '
+            f"'.v1' is not a valid tag: {TAG_RULE}",
             id="layout-tag",
         ),
         pytest.param(

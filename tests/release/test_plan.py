@@ -174,8 +174,8 @@ def test_the_plan_is_immutable(plan):
 
 def test_table_rendering(plan, project_dir):
     registry, _ = plan.targets
-    layer, config, wheel, sdist, empty = (b.digest[:19] for b in registry.blobs)
-    image, artifact = (m.digest[:19] for m in registry.manifests)
+    layer, config, wheel, sdist, empty = (str(b.digest)[:19] for b in registry.blobs)
+    image, artifact = (str(m.digest)[:19] for m in registry.manifests)
     layer_size = f"{registry.blobs[0].size} B".ljust(5)
     config_size = f"{registry.blobs[1].size} B".ljust(5)
     blob_rows = [
@@ -197,17 +197,17 @@ def test_table_rendering(plan, project_dir):
         "  scopes: repository:acme/app:pull,push",
         "  blob                 size   media type                                        action",
         *blobs("upload"),
-        "  manifest             role      refs",
-        f"  {image}  image     {REGISTRY}/acme/app:1.2.3, {REGISTRY}/acme/app:latest",
-        f"  {artifact}  artifact  {REGISTRY}/acme/app:1.2.3-release",
+        "  manifest             role      platform  refs",
+        f"  {image}  image     -         {REGISTRY}/acme/app:1.2.3, {REGISTRY}/acme/app:latest",
+        f"  {artifact}  artifact  -         {REGISTRY}/acme/app:1.2.3-release",
         "  note: existing blobs not checked; `ocipush plan --check` asks the registry",
         "",
         "target oci:out/layout:1.2.3 (layout)",
         "  blob                 size   media type                                        action",
         *blobs("write"),
-        "  manifest             role      refs",
-        f"  {image}  image     oci:{project_dir}/out/layout:1.2.3",
-        f"  {artifact}  artifact  oci:{project_dir}/out/layout:1.2.3-release",
+        "  manifest             role      platform  refs",
+        f"  {image}  image     -         oci:{project_dir}/out/layout:1.2.3",
+        f"  {artifact}  artifact  -         oci:{project_dir}/out/layout:1.2.3-release",
     ]
     assert plan.render_table().splitlines() == expected
     assert plan.render_table(verbose=True).splitlines() == [
@@ -239,7 +239,7 @@ def test_json_rendering(plan, project_dir):
                         "digest": b.digest,
                         "size": b.size,
                         "mediaType": b.media_type,
-                        "source": b.source,
+                        "source": b.source.to_json(),
                         "action": "upload",
                     }
                     for b in registry.blobs
@@ -270,7 +270,11 @@ def test_json_rendering(plan, project_dir):
         ],
     }
     sources = [b["source"] for b in document["targets"][0]["blobs"]]
-    assert str(project_dir / "dist" / "demo_app-1.2.3-py3-none-any.whl") in sources[2]
+    assert sources[2] == {
+        "kind": "file",
+        "path": str(project_dir / "dist" / "demo_app-1.2.3-py3-none-any.whl"),
+        "description": str(project_dir / "dist" / "demo_app-1.2.3-py3-none-any.whl"),
+    }
 
 
 def test_an_artifact_only_project_has_no_image_manifest(project_dir):

@@ -35,6 +35,7 @@ __all__ = [
     "ResetRequest",
     "ResetResponse",
     "Respond",
+    "Rewrite",
     "Rotate",
     "Rule",
     "Stall",
@@ -117,7 +118,45 @@ class ReplaceHeader:
     value: str
 
 
-Action = Respond | ResetRequest | ResetResponse | Stall | TruncateBody | DropHeader | ReplaceHeader
+@dataclass
+class Relayed:
+    """An upstream answer as a :class:`Rewrite` sees it: status and headers, changeable."""
+
+    status: int
+    headers: list[tuple[str, str]]
+
+    def header(self, name: str) -> str | None:
+        return next((v for n, v in self.headers if n.lower() == name.lower()), None)
+
+    def set_header(self, name: str, value: str | None) -> None:
+        """Replace (or with ``None`` remove) every ``name`` header."""
+        self.headers[:] = [(n, v) for n, v in self.headers if n.lower() != name.lower()]
+        if value is not None:
+            self.headers.append((name, value))
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """Forward the request, then let ``change`` alter the upstream answer's status and
+    headers before the client sees it (a registry departing from the spec in what it says,
+    while the real registry behind it does the work). ``change`` receives the request with
+    its body when ``keep_body`` (for small requests such as manifest PUTs), else an empty one.
+    """
+
+    change: Callable[[FakeRequest, Relayed], None]
+    keep_body: bool = False
+
+
+Action = (
+    Respond
+    | ResetRequest
+    | ResetResponse
+    | Stall
+    | TruncateBody
+    | DropHeader
+    | ReplaceHeader
+    | Rewrite
+)
 
 
 @dataclass
@@ -125,8 +164,9 @@ class Rule:
     """Apply ``action`` to the ``nth`` .. ``nth + times - 1`` requests this rule matches.
 
     ``method`` ``None`` matches any method; ``path`` is a regular expression searched in the
-    path and query. ``times=None`` keeps firing forever. ``matched`` and ``fired`` count
-    requests so a test can check the fault really happened.
+    path and query; ``when``, if given, must also hold for the request (its body left
+    out): a chunk over some size, a tag that already exists. ``times=None`` keeps firing forever.
+    ``matched`` and ``fired`` count requests so a test can check the fault really happened.
     """
 
     action: Action
@@ -134,11 +174,19 @@ class Rule:
     path: str = ""
     nth: int = 1
     times: int | None = 1
+    when: Callable[[FakeRequest], bool] | None = None
     matched: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
-    def _consider(self, method: str, path: str) -> bool:
-        if (self.method is not None and self.method != method) or not re.search(self.path, path):
+    def _applies(self, method: str, path: str, headers: http.client.HTTPMessage) -> bool:
+        return (
+            (self.method is None or self.method == method)
+            and re.search(self.path, path) is not None
+            and (self.when is None or self.when(FakeRequest(method, path, headers, b"")))
+        )
+
+    def _consider(self, method: str, path: str, headers: http.client.HTTPMessage) -> bool:
+        if not self._applies(method, path, headers):
             return False
         self.matched += 1
         last = None if self.times is None else self.nth + self.times - 1
@@ -164,8 +212,8 @@ class Rotate(Rule):
         self.actions = actions
         self.every = every
 
-    def _consider(self, method: str, path: str) -> bool:
-        if (self.method is not None and self.method != method) or not re.search(self.path, path):
+    def _consider(self, method: str, path: str, headers: http.client.HTTPMessage) -> bool:
+        if not self._applies(method, path, headers):
             return False
         self.matched += 1
         if self.matched % self.every:
@@ -201,7 +249,8 @@ class FakeRequest:
     body: bytes
 
 
-Handler = Callable[[FakeRequest], Respond]
+#: Answers a request itself, or returns ``None`` to send it on upstream after all.
+Handler = Callable[[FakeRequest], Respond | None]
 
 
 def _message(pairs: list[tuple[str, str]]) -> http.client.HTTPMessage:
@@ -209,6 +258,14 @@ def _message(pairs: list[tuple[str, str]]) -> http.client.HTTPMessage:
     for name, value in pairs:
         message[name] = value
     return message
+
+
+@dataclass(frozen=True)
+class _Rewriting:
+    """A :class:`Rewrite` on its way to :meth:`Proxy._relay`, with the request it answers."""
+
+    rewrite: Rewrite
+    request: FakeRequest
 
 
 class _ConnectionReset(Exception):
@@ -354,16 +411,23 @@ class Proxy:
     def url(self) -> str:
         return f"http://{self.host}"
 
+    @property
+    def upstream_url(self) -> str | None:
+        """The real server's base URL, for a personality that asks it something first."""
+        return None if self._upstream is None else self._upstream.base
+
     # -- scripting ----------------------------------------------------------------------------
 
     def add_rule(self, rule: Rule) -> Rule:
-        """Add a fault; when several rules fire on one request, the first added wins."""
+        """Add a fault; when several rules fire on one request, the first added wins, except
+        that a :class:`Rewrite` yields to any other action."""
         with self._lock:
             self._rules.append(rule)
         return rule
 
     def route(self, method: str | None, path: str, handler: Handler) -> None:
-        """Answer requests whose path+query fully matches ``path`` with ``handler``.
+        """Answer requests whose path+query fully matches ``path`` with ``handler``; when
+        it returns ``None`` the request goes upstream after all, with the body it read.
 
         For responses a real registry cannot produce only; see the module docstring.
         """
@@ -464,9 +528,14 @@ class Proxy:
         with self._lock:
             self._exchanges.append(exchange)
 
-    def _pick(self, method: str, path: str) -> tuple[Action | None, Handler | None]:
+    def _pick(
+        self, method: str, path: str, headers: http.client.HTTPMessage
+    ) -> tuple[Action | None, Handler | None]:
         with self._lock:
-            firing = [rule for rule in self._rules if rule._consider(method, path)]
+            firing = [rule for rule in self._rules if rule._consider(method, path, headers)]
+            # A personality's rewrites are the registry's manner; any fault a test adds
+            # on top wins over them whatever the order they were added in.
+            firing.sort(key=lambda rule: isinstance(rule.action, Rewrite))
             if firing:
                 firing[0].fired += 1
             route = next(
@@ -481,7 +550,7 @@ class Proxy:
 
     def _serve(self, handler: _Handler) -> None:
         method, path = handler.command, handler.path
-        action, route = self._pick(method, path)
+        action, route = self._pick(method, path, handler.headers)
         if isinstance(action, Stall) and action.phase == "request":
             self._stopping.wait(action.seconds)
         if isinstance(action, Respond):
@@ -490,7 +559,12 @@ class Proxy:
         elif route is not None:
             body = b"".join(handler.request_body())
             response = route(FakeRequest(method, path, handler.headers, body))
-            self._reply(handler, len(body), response, action)
+            if response is not None:
+                self._reply(handler, len(body), response, action)
+            elif self._upstream is not None:
+                self._forward(handler, self._upstream, action, read=body)
+            else:
+                self._reply(handler, len(body), Respond(502, {}, b"fake server: no answer"), None)
         elif self._upstream is None:
             drained = sum(len(data) for data in handler.request_body())
             message = f"fake server: no route for {method} {path}\n".encode()
@@ -514,18 +588,30 @@ class Proxy:
         if handler.command != "HEAD":
             handler.wfile.write(response.body)
 
-    def _forward(self, handler: _Handler, upstream: _Upstream, action: Action | None) -> None:
+    def _forward(
+        self,
+        handler: _Handler,
+        upstream: _Upstream,
+        action: Action | _Rewriting | None,
+        *,
+        read: bytes | None = None,
+    ) -> None:
+        """Send the request upstream and relay the answer; ``read`` is the body when a
+        route handler has already read it."""
         sent = 0
         reset_request = action.after_bytes if isinstance(action, ResetRequest) else None
+        kept: list[bytes] | None = [] if isinstance(action, Rewrite) and action.keep_body else None
 
         def body() -> Iterator[bytes]:
             nonlocal sent
-            for data in handler.request_body():
+            for data in handler.request_body() if read is None else [read]:
                 if reset_request is not None and sent + len(data) >= reset_request:
                     yield data[: reset_request - sent]
                     sent = reset_request
                     return
                 sent += len(data)
+                if kept is not None:
+                    kept.append(data)
                 yield data
 
         headers = {
@@ -535,6 +621,11 @@ class Proxy:
         }
         # http.client re-chunks a body without Content-Length on its own.
         has_body = "Content-Length" in handler.headers or "Transfer-Encoding" in handler.headers
+        if reset_request == 0:
+            # Dropped before it reaches the registry: forwarding the head alone would let the
+            # registry start (and, depending on timing, half-apply) a request with no body.
+            self._record(handler, 0, None, [], action)
+            raise _ConnectionReset
         # One upstream connection per request: a kept one goes stale when a test restarts
         # the registry, and a streamed body cannot be replayed on a fresh one.
         connection = upstream.connect()
@@ -561,6 +652,11 @@ class Proxy:
             except (OSError, http.client.HTTPException):
                 # The upstream failed mid-exchange; the client sees its connection drop.
                 raise _ConnectionReset from None
+            if isinstance(action, Rewrite):
+                request = FakeRequest(
+                    handler.command, handler.path, handler.headers, b"".join(kept or [])
+                )
+                action = _Rewriting(action, request)
             self._relay(handler, upstream, response, sent, action)
         finally:
             connection.close()
@@ -571,7 +667,7 @@ class Proxy:
         upstream: _Upstream,
         response: http.client.HTTPResponse,
         sent: int,
-        action: Action | None,
+        action: Action | _Rewriting | None,
     ) -> None:
         headers = [
             (name, self._rewrite_location(upstream, value) if name.lower() == "location" else value)
@@ -583,14 +679,19 @@ class Proxy:
         if isinstance(action, ReplaceHeader):
             headers = [(n, v) for n, v in headers if n.lower() != action.name.lower()]
             headers.append((action.name, action.value))
+        status = response.status
+        if isinstance(action, _Rewriting):
+            relayed = Relayed(status, headers)
+            action.rewrite.change(action.request, relayed)
+            status, action = relayed.status, action.rewrite
         has_body = handler.command != "HEAD" and response.status not in (204, 304)
         length_known = response.length is not None or not has_body
         if not length_known:
             headers.append(("Transfer-Encoding", "chunked"))
-        self._record(handler, sent, response.status, headers, action)
+        self._record(handler, sent, status, headers, action)
         if isinstance(action, Stall) and action.phase == "response":
             self._stopping.wait(action.seconds)
-        handler.send_response_only(response.status)
+        handler.send_response_only(status)
         for name, value in headers:
             handler.send_header(name, value)
         handler.end_headers()

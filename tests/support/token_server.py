@@ -149,6 +149,14 @@ class TokenServer:
 
     # -- tokens -------------------------------------------------------------------------------
 
+    def refresh_token_for(self, username: str) -> str:
+        """A refresh token for ``username``, as the server would hand out for an offline
+        login (ACR's ``az acr login --expose-token`` gives one to use as a password)."""
+        refresh = secrets.token_urlsafe(16)
+        with self._lock:
+            self._refresh_tokens[refresh] = username
+        return refresh
+
     def issue(self, username: str | None, scopes: Iterable[str]) -> str:
         """A signed token for ``username`` holding the granted part of ``scopes``."""
         now = int(time.time())

@@ -1,4 +1,5 @@
-"""``[tool.ocipush.attestations]`` and ``[tool.ocipush.signing]``: parsed and checked.
+"""``[tool.ocipush.attestations]`` and ``[tool.ocipush.signing]``: read with the one config
+reader (:class:`~ocipush.release.reader.ConfigReader`), every problem recorded on it.
 
 Both tables are optional. Attestations default to a CycloneDX SBOM and SLSA provenance
 whenever the ``image`` plugin builds a runnable image; signing is off unless a key or
@@ -7,19 +8,18 @@ keyless signing is configured (or ``--sign-key`` is given).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from ocipush.errors import ConfigProblem
+from ocipush.release.reader import ConfigReader, quote, type_name
 
 __all__ = [
     "ATTESTATIONS",
     "SIGNING",
     "AttestationSettings",
     "SigningSettings",
-    "parse_attestations",
-    "parse_signing",
+    "read_attestations",
+    "read_signing",
 ]
 
 #: The plugins (and so the ``[tool.ocipush.<name>]`` tables) of this package.
@@ -27,7 +27,13 @@ ATTESTATIONS = "attestations"
 SIGNING = "signing"
 
 SbomFormat = Literal["cyclonedx", "spdx"]
-_SBOM_FORMATS = ("cyclonedx", "spdx")
+_SBOM_FORMATS: tuple[SbomFormat, ...] = ("cyclonedx", "spdx")
+_SBOM_EXPECTED = '"cyclonedx" (CycloneDX 1.6 JSON), "spdx" (SPDX 2.3 JSON) or false for no SBOM'
+_KEY_EXPECTED = (
+    "the path of a PEM private key (ECDSA P-256 or Ed25519) as a string, "
+    'such as "{env:OCIPUSH_SIGNING_KEY}"'
+)
+_TRUST_EXPECTED = "the path of a Sigstore client trust config (JSON) as a string"
 
 
 @dataclass(frozen=True)
@@ -53,85 +59,45 @@ class SigningSettings:
         return self.key is not None or self.keyless
 
 
-def _unknown(table: Mapping[str, Any], name: str, known: tuple[str, ...]) -> list[ConfigProblem]:
-    return [
-        ConfigProblem(
-            f"tool.ocipush.{name}.{key}",
-            f"unknown key; the keys of [tool.ocipush.{name}] are {', '.join(known)}",
-        )
-        for key in table
-        if key not in known
-    ]
-
-
-def parse_attestations(
-    table: Mapping[str, Any] | None,
-) -> tuple[AttestationSettings, list[ConfigProblem]]:
-    """The settings, and every problem with the table (settings are defaults where wrong)."""
-    if table is None:
-        return AttestationSettings(), []
-    problems = _unknown(table, ATTESTATIONS, ("sbom", "provenance"))
-    sbom: SbomFormat | Literal["default"] | None = "default"
-    value = table.get("sbom", "default")
+def _sbom(table: ConfigReader) -> SbomFormat | Literal["default"] | None:
+    if "sbom" not in table:
+        return "default"
+    value = table.raw("sbom")
     if value is False:
-        sbom = None
-    elif value in _SBOM_FORMATS:
-        sbom = value
-    elif "sbom" in table:
-        problems.append(
-            ConfigProblem(
-                f"tool.ocipush.{ATTESTATIONS}.sbom",
-                f'{value!r} — write "cyclonedx" (CycloneDX 1.6 JSON), "spdx" (SPDX 2.3 JSON) '
-                "or false for no SBOM",
-            )
-        )
-    provenance = table.get("provenance")
-    if provenance is not None and not isinstance(provenance, bool):
-        problems.append(
-            ConfigProblem(
-                f"tool.ocipush.{ATTESTATIONS}.provenance",
-                f"{provenance!r} — write true or false",
-            )
-        )
-        provenance = None
-    return AttestationSettings(sbom, provenance), problems
+        return None
+    found = next((name for name in _SBOM_FORMATS if value == name), None)
+    if found is None:
+        if isinstance(value, str | bool):
+            table.report("sbom", f"{quote(value)} — expected {_SBOM_EXPECTED}")
+        else:
+            table.report("sbom", f"expected {_SBOM_EXPECTED}, got {type_name(value)}")
+        return "default"
+    return found
 
 
-def parse_signing(table: Mapping[str, Any] | None) -> tuple[SigningSettings, list[ConfigProblem]]:
-    """The settings, and every problem with the table."""
-    if table is None:
-        return SigningSettings(), []
-    problems = _unknown(table, SIGNING, ("key", "keyless", "trust-config"))
-    key = table.get("key")
-    keyless = table.get("keyless", False)
-    trust_config = table.get("trust-config")
-    if key is not None and (not isinstance(key, str) or not key):
-        problems.append(
-            ConfigProblem(
-                f"tool.ocipush.{SIGNING}.key",
-                f"{key!r} — write the path of a PEM private key (ECDSA P-256 or Ed25519), "
-                'e.g. "{env:OCIPUSH_SIGNING_KEY}"',
-            )
-        )
-        key = None
-    if not isinstance(keyless, bool):
-        problems.append(
-            ConfigProblem(f"tool.ocipush.{SIGNING}.keyless", f"{keyless!r} — write true or false")
-        )
-        keyless = False
+def read_attestations(table: ConfigReader) -> AttestationSettings:
+    """Read ``[tool.ocipush.attestations]``; problems are recorded on ``table``."""
+    table.only_known(("sbom", "provenance"))
+    provenance: bool | None = table.value("provenance", "a boolean")
+    return AttestationSettings(_sbom(table), provenance)
+
+
+def _path(table: ConfigReader, key: str, expected: str) -> str | None:
+    """A non-empty string naming a file."""
+    text: str | None = table.value(key, "a string", expected=expected)
+    if text == "":
+        table.report(key, '"" — must not be empty')
+        return None
+    return text
+
+
+def read_signing(table: ConfigReader) -> SigningSettings:
+    """Read ``[tool.ocipush.signing]``; problems are recorded on ``table``."""
+    table.only_known(("key", "keyless", "trust-config"))
+    key = _path(table, "key", _KEY_EXPECTED)
+    if key is not None:
+        table.template(key, table.key_path("key"))
+    keyless = table.boolean("keyless")
     if key is not None and keyless:
-        problems.append(
-            ConfigProblem(
-                f"tool.ocipush.{SIGNING}",
-                "both key and keyless = true are set; choose one way to sign",
-            )
-        )
-    if trust_config is not None and not isinstance(trust_config, str):
-        problems.append(
-            ConfigProblem(
-                f"tool.ocipush.{SIGNING}.trust-config",
-                f"{trust_config!r} — write the path of a Sigstore client trust config (JSON)",
-            )
-        )
-        trust_config = None
-    return SigningSettings(key, keyless, trust_config), problems
+        table.report("", "both key and keyless = true are set; choose one way to sign")
+    return SigningSettings(key, keyless, _path(table, "trust-config", _TRUST_EXPECTED))

@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ocipush.errors import LayoutError, ManifestError
+from ocipush.errors import InvalidReferenceError, LayoutError, ManifestError
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob, BytesBlob, FileBlob, StreamBlob
 from ocipush.oci.digest import Digest, HashingReader
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
-from ocipush.oci.model import Descriptor, Index, parse_manifest
+from ocipush.oci.model import Descriptor, Index, Manifest, parse_manifest
 
 # The tag grammar is the registry's, so that a layout tag can also be pushed as-is.
 from ocipush.oci.policy import BlobPolicy
@@ -34,11 +35,14 @@ __all__ = [
     "LAYOUT_PREFIX",
     "REF_NAME_ANNOTATION",
     "LayoutReference",
+    "collect_garbage",
+    "delete_layout_tag",
     "is_layout_reference",
     "layout_referrers",
     "parse_layout_reference",
     "read_layout",
     "read_layout_digest",
+    "tag_layout",
     "write_layout",
 ]
 
@@ -51,6 +55,8 @@ _INDEX_FILE = "index.json"
 _LAYOUT_VERSION = "1.0.0"
 _EMPTY_INDEX = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
 _REPAIR = "repair it or write the image to a new layout"
+#: ``@sha256:…`` (or another algorithm) in a layout reference: a digest, which it cannot name.
+_DIGEST_SUFFIX = re.compile(r"@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[^/]*$")
 
 
 @dataclass(frozen=True)
@@ -75,16 +81,25 @@ def parse_layout_reference(text: str) -> LayoutReference:
     The tag is what follows the last ``:`` when that is a valid tag and a path precedes it;
     otherwise the whole text after ``oci:`` is the path, so paths may contain colons.
 
-    :raises LayoutError: quoting ``text`` and saying what is wrong.
+    :raises InvalidReferenceError: quoting ``text`` and saying what is wrong.
     """
     if not is_layout_reference(text):
-        raise LayoutError(f"{text!r} is not a layout reference: write oci:PATH or oci:PATH:TAG")
+        raise InvalidReferenceError(text, "not a layout reference: write oci:PATH or oci:PATH:TAG")
     rest = text[len(LAYOUT_PREFIX) :]
+    if _DIGEST_SUFFIX.search(rest):
+        raise InvalidReferenceError(
+            text, "a layout image is named by tag (oci:PATH:TAG), not by digest; drop @DIGEST"
+        )
     path, colon, tag = rest.rpartition(":")
-    if colon and path and is_valid_tag(tag):
+    # What follows the last colon is a tag unless it is part of the path (has a "/").
+    if colon and path and "/" not in tag and "\\" not in tag:
+        if not is_valid_tag(tag):
+            raise InvalidReferenceError(text, f"{tag!r} is not a valid tag: {TAG_PROBLEM}")
         return LayoutReference(Path(path), tag)
     if not rest:
-        raise LayoutError(f"{text!r}: the layout path is empty; write oci:PATH or oci:PATH:TAG")
+        raise InvalidReferenceError(
+            text, "the layout path is empty; write oci:PATH or oci:PATH:TAG"
+        )
     return LayoutReference(Path(rest))
 
 
@@ -297,6 +312,11 @@ def write_layout(
 
 def _prepare(root: Path) -> None:
     """Make ``root`` a layout, refusing a directory that holds anything else."""
+    if root.exists() and not root.is_dir():
+        raise LayoutError(
+            f"{root}: is a file, not a directory, so no OCI image layout can be written "
+            "there; remove it or choose another path"
+        )
     if (root / _LAYOUT_FILE).exists():
         _check_layout_file(root)
     elif root.is_dir() and any(root.iterdir()):
@@ -351,6 +371,122 @@ def _record(root: Path, descriptor: Descriptor, tag: str | None) -> Descriptor:
     document["manifests"] = [*kept, entry.to_json()]
     _replace_file(root / _INDEX_FILE, json.dumps(document, indent=2))
     return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# editing: tags, deletion, garbage collection
+
+
+def tag_layout(layout: LayoutReference, new_tag: str) -> Descriptor:
+    """Point ``new_tag`` at the image ``layout`` names, in the same layout.
+
+    :raises LayoutError: no such image, or ``new_tag`` is not a valid tag.
+    """
+    if not is_valid_tag(new_tag):
+        raise LayoutError(f"{new_tag!r} cannot tag an image in {layout.path}: {TAG_PROBLEM}")
+    _check_layout_file(layout.path)
+    entry = _select(layout.path, _read_index_file(layout.path), layout.tag)
+    recorded = _record(layout.path, entry, new_tag)
+    collect_garbage(layout.path)
+    return recorded
+
+
+def delete_layout_tag(layout: LayoutReference) -> Descriptor:
+    """Remove the entry tagged ``layout.tag`` from ``index.json``, then every blob and
+    referrer no remaining entry reaches.
+
+    :return: the entry removed.
+    :raises LayoutError: ``layout`` names no tag, or no image has it.
+    """
+    if layout.tag is None:
+        raise LayoutError(
+            f"{layout}: name the tag to delete, as oci:{layout.path}:TAG; a layout's images "
+            "are deleted by tag"
+        )
+    _check_layout_file(layout.path)
+    index = _read_index_file(layout.path)
+    entry = _select(layout.path, index, layout.tag)
+    document: dict[str, Any] = json.loads(index.raw)
+    document["manifests"] = [
+        found
+        for found, parsed in zip(document.get("manifests", []), index.manifests, strict=True)
+        if parsed.annotations.get(REF_NAME_ANNOTATION) != layout.tag
+    ]
+    _replace_file(layout.path / _INDEX_FILE, json.dumps(document, indent=2))
+    collect_garbage(layout.path)
+    return entry
+
+
+def collect_garbage(root: Path) -> list[Digest]:
+    """Remove what nothing tagged reaches, as ``umoci gc`` does: untagged ``index.json``
+    entries that refer to a subject no longer in the layout, then every blob that no entry
+    reaches (manifests, configs, layers). Other tags' content is never touched.
+
+    :return: the digests of the blobs removed.
+    """
+    index = _read_index_file(root)
+    reachable: set[Digest] = set()
+    for entry in index.manifests:
+        if REF_NAME_ANNOTATION in entry.annotations:
+            _reach(root, entry, reachable)
+    kept = [e for e in index.manifests if REF_NAME_ANNOTATION in e.annotations]
+    pending = [e for e in index.manifests if REF_NAME_ANNOTATION not in e.annotations]
+    # Untagged entries stay while their subject (if any) does; referrers of referrers too.
+    changed = True
+    while changed:
+        changed = False
+        for entry in list(pending):
+            subject = _subject(root, entry)
+            if subject is None or subject in reachable:
+                _reach(root, entry, reachable)
+                kept.append(entry)
+                pending.remove(entry)
+                changed = True
+    if pending:
+        document: dict[str, Any] = json.loads(index.raw)
+        gone = {e.digest for e in pending}
+        document["manifests"] = [
+            found
+            for found, parsed in zip(document.get("manifests", []), index.manifests, strict=True)
+            if parsed.digest not in gone or parsed in kept
+        ]
+        _replace_file(root / _INDEX_FILE, json.dumps(document, indent=2))
+    removed = []
+    for file in sorted((root / "blobs").glob("*/*")):
+        try:
+            digest = Digest.parse(f"{file.parent.name}:{file.name}")
+        except ValueError:
+            continue  # not a blob ocipush could have written; leave it
+        if digest not in reachable:
+            file.unlink()
+            removed.append(digest)
+    if removed:
+        _log.info("%s: removed %d unreferenced blob(s)", root, len(removed))
+    return removed
+
+
+def _document_of(root: Path, entry: Descriptor) -> Index | Manifest | None:
+    file = _blob_path(root, entry.digest)
+    if not file.is_file():
+        return None
+    return parse_manifest(_read_document(file, entry), entry.media_type, where=str(file))
+
+
+def _subject(root: Path, entry: Descriptor) -> Digest | None:
+    document = _document_of(root, entry)
+    return None if document is None or document.subject is None else document.subject.digest
+
+
+def _reach(root: Path, entry: Descriptor, reachable: set[Digest]) -> None:
+    """Add ``entry`` and everything it names (children, config, layers) to ``reachable``."""
+    reachable.add(entry.digest)
+    document = _document_of(root, entry)
+    if isinstance(document, Index):
+        for child in document.manifests:
+            if child.digest not in reachable:
+                _reach(root, child, reachable)
+    elif document is not None:
+        reachable.update(d.digest for d in (document.config, *document.layers))
 
 
 # ---------------------------------------------------------------------------------------------

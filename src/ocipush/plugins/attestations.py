@@ -13,7 +13,7 @@ from ocipush.attest.artifact import TITLE, attached, subject_of
 from ocipush.attest.intoto import CYCLONEDX_MEDIA_TYPE, INTOTO_MEDIA_TYPE, SPDX_MEDIA_TYPE
 from ocipush.attest.provenance import BuildInputs, make_provenance
 from ocipush.attest.sbom import ProjectFacts, make_sbom
-from ocipush.attest.settings import ATTESTATIONS, parse_attestations
+from ocipush.attest.settings import ATTESTATIONS, AttestationSettings, read_attestations
 from ocipush.errors import ConfigError, ConfigProblem
 from ocipush.image.config import git_remote, git_revision, timestamp
 from ocipush.image.facts import BuiltImage, facts_of
@@ -23,14 +23,17 @@ from ocipush.oci.layers import source_date_epoch
 from ocipush.release.hookspecs import hookimpl
 from ocipush.release.plan import PushItem
 from ocipush.release.project import Project
+from ocipush.release.reader import ConfigReader
 
 NAME = ATTESTATIONS
 _CREATED = "org.opencontainers.image.created"
 
 
 @hookimpl
-def ocipush_validate(project: Project) -> list[ConfigProblem]:
-    return parse_attestations(project.settings.plugin_tables.get(NAME))[1]
+def ocipush_configure(config: ConfigReader) -> AttestationSettings | None:
+    """Read ``[tool.ocipush.attestations]``; without it, the defaults apply."""
+    table = config.table(NAME)
+    return None if table is None else read_attestations(table)
 
 
 def _platform_images(image: Taggable) -> list[Image]:
@@ -43,7 +46,7 @@ def _platform_images(image: Taggable) -> list[Image]:
 def ocipush_add_artifacts(project: Project, image: Taggable | None) -> list[PushItem]:
     if image is None:
         return []
-    settings, _ = parse_attestations(project.settings.plugin_tables.get(NAME))
+    settings = project.configured(NAME, AttestationSettings) or AttestationSettings()
     images = _platform_images(image)
     runnable = any(isinstance(node, BuiltImage) for node in images)
     sbom = settings.sbom if settings.sbom != "default" else ("cyclonedx" if runnable else None)

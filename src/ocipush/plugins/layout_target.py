@@ -11,6 +11,7 @@ from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.layout import (
     LayoutReference,
+    collect_garbage,
     is_layout_reference,
     parse_layout_reference,
     write_layout,
@@ -94,6 +95,8 @@ class LayoutTarget:
                 digest = str(descriptor.digest)
             else:
                 artifacts.append(str(descriptor.digest))
+        # What a moved tag left behind (the last build's image) goes, as `umoci gc` would.
+        collect_garbage(self.path)
         return TargetResult(self.name, self.kind, digest, tuple(refs), tuple(artifacts))
 
 

@@ -28,14 +28,14 @@ from ocipush.attest.intoto import (
     statement,
     subject,
 )
-from ocipush.attest.settings import SIGNING, SigningSettings, parse_signing
-from ocipush.errors import ConfigProblem
+from ocipush.attest.settings import SIGNING, SigningSettings, read_signing
 from ocipush.oci.blobs import DeferredBlob
 from ocipush.oci.images import Image, Taggable
 from ocipush.oci.model import Descriptor
 from ocipush.release.hookspecs import hookimpl
 from ocipush.release.plan import PushItem
 from ocipush.release.project import Project
+from ocipush.release.reader import ConfigReader
 
 NAME = SIGNING
 _CONTENT_ANNOTATION = "dev.sigstore.bundle.content"
@@ -46,20 +46,21 @@ class _Signer(Protocol):
 
 
 @hookimpl
-def ocipush_validate(project: Project) -> list[ConfigProblem]:
-    settings, problems = parse_signing(project.settings.plugin_tables.get(NAME))
+def ocipush_configure(config: ConfigReader) -> SigningSettings | None:
+    """Read ``[tool.ocipush.signing]`` (or what ``--sign-key``/``--no-sign`` put there)."""
+    table = config.table(NAME)
+    if table is None:
+        return None
+    settings = read_signing(table)
     if settings.keyless:
         try:
             import sigstore  # noqa: F401, PLC0415
         except ImportError:
-            problems.append(
-                ConfigProblem(
-                    f"tool.ocipush.{NAME}.keyless",
-                    "true — keyless signing needs the sigstore library: "
-                    "pip install 'ocipush[keyless]'",
-                )
+            table.report(
+                "keyless",
+                "true — keyless signing needs the sigstore library: pip install 'ocipush[keyless]'",
             )
-    return problems
+    return settings
 
 
 def _signer(project: Project, settings: SigningSettings) -> _Signer:
@@ -113,7 +114,7 @@ def _attested(item: PushItem, name: str) -> tuple[bytes, Descriptor, str] | None
 def ocipush_add_signatures(
     project: Project, image: Taggable | None, items: Sequence[PushItem]
 ) -> list[PushItem]:
-    settings, _ = parse_signing(project.settings.plugin_tables.get(NAME))
+    settings = project.configured(NAME, SigningSettings) or SigningSettings()
     if image is None or not settings.enabled:
         return []
     signer = _signer(project, settings)  # the key is read here, once per run

@@ -13,10 +13,9 @@ from ocipush.errors import RegistryError
 from ocipush.oci import media_types as mt
 from ocipush.oci.digest import Digest
 from ocipush.oci.model import Descriptor, Index, Manifest
-from ocipush.oci.reference import Repository
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.run import PushRun, manifests_path
-from ocipush.registry.transport import Transport
+from ocipush.registry.run import PushRun
+from ocipush.registry.session import Session
 
 __all__ = ["update_referrers"]
 
@@ -27,21 +26,15 @@ _REFERRERS_ATTEMPTS = 5
 
 
 def update_referrers(
-    transport: Transport,
-    run: PushRun,
-    repository: Repository,
-    document: Manifest | Index,
-    retry: RetryPolicy,
+    session: Session, run: PushRun, document: Manifest | Index, retry: RetryPolicy
 ) -> None:
     """Make ``document`` findable from its subject: referrers API or the fallback tag."""
     subject = document.subject
     assert subject is not None
-    registry = repository.registry
-    response = transport.request(
-        registry,
+    repository = session.repository
+    response = session.request(
         "GET",
-        f"/v2/{repository.path}/referrers/{subject.digest}",
-        scopes=run.scopes[registry],
+        session.api(f"referrers/{subject.digest}"),
         headers={"Accept": mt.OCI_INDEX},
         expected=(200, 400, 404, 405),
         what=f"check referrers API for {subject.digest}",
@@ -53,24 +46,25 @@ def update_referrers(
         return
     entry = document.referrer_descriptor()
     retry.call(
-        lambda: _add_to_fallback_index(transport, run, repository, subject.digest, entry),
+        lambda: _add_to_fallback_index(session, subject.digest, entry),
         what=f"update referrers tag {subject.digest.fallback_tag}",
         cancelled=run.cancelled,
     )
 
 
-def _add_to_fallback_index(
-    transport: Transport, run: PushRun, repository: Repository, subject: Digest, entry: Descriptor
-) -> None:
-    registry = repository.registry
-    scopes = run.scopes[registry]
+def _too_large(error: RegistryError) -> bool:
+    """Whether a manifest PUT was refused for its size: GitLab.com caps manifests at 256 KB
+    (400 "request body too large"), Zot and others at 4 MiB (413)."""
+    return error.status == 413 or (error.status == 400 and "too large" in str(error).lower())
+
+
+def _add_to_fallback_index(session: Session, subject: Digest, entry: Descriptor) -> None:
+    repository = session.repository
     tag = subject.fallback_tag
     for _ in range(_REFERRERS_ATTEMPTS):
-        response = transport.request(
-            registry,
+        response = session.request(
             "GET",
-            manifests_path(repository, tag),
-            scopes=scopes,
+            session.manifests(tag),
             headers={"Accept": mt.MANIFEST_ACCEPT},
             expected=(200, 404),
             what=f"read referrers tag {tag}",
@@ -92,23 +86,31 @@ def _add_to_fallback_index(
         headers = {"Content-Type": index.media_type}
         if etag:
             headers["If-Match"] = etag
-        put = transport.request(
-            registry,
-            "PUT",
-            manifests_path(repository, tag),
-            scopes=scopes,
-            headers=headers,
-            body=index.raw,
-            expected=(201, 200, 409, 412),
-            what=f"update referrers tag {tag}",
-        )
+        try:
+            put = session.request(
+                "PUT",
+                session.manifests(tag),
+                headers=headers,
+                body=index.raw,
+                expected=(201, 200, 409, 412),
+                what=f"update referrers tag {tag}",
+            )
+        except RegistryError as error:
+            if _too_large(error):
+                error.hint = (
+                    f"the referrers index of {subject} would be {len(index.raw)} bytes with "
+                    f"{len(entries)} entries, more than {session.registry.host} accepts in a "
+                    f"manifest; delete referrers no longer needed from the tag {tag}, or "
+                    "publish to a registry with the referrers API"
+                )
+            raise
         if put.status in (200, 201):
             log.info("%s: referrers tag %s lists %s", repository.name, tag, entry.digest)
             return
         log.info("referrers tag %s changed meanwhile; reading it again", tag)
     raise RegistryError(
         method="PUT",
-        url=manifests_path(repository, tag),
+        url=session.manifests(tag),
         status=412,
         context=f"referrers tag {tag} kept changing during {_REFERRERS_ATTEMPTS} attempts",
     )

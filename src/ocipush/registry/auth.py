@@ -18,8 +18,8 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ocipush.errors import AuthError, RegistryErrorDetail
-from ocipush.registry.keychain import Credentials
+from ocipush.errors import AuthenticationError, AuthError, RegistryErrorDetail
+from ocipush.registry.credentials import Credentials
 
 __all__ = [
     "Challenge",
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: Refresh a token this many seconds before it expires, so it never expires in flight.
 _EXPIRY_MARGIN = 10.0
+#: The user name that marks a password as a refresh token (ACR, after Docker's "<token>").
+REFRESH_TOKEN_USER = "00000000-0000-0000-0000-000000000000"  # noqa: S105 (a user name)
+#: Answers to an OAuth2 password grant from a server that wants a GET (containerd's list).
+_NO_PASSWORD_GRANT = frozenset({400, 401, 404, 405})
 #: The token spec's default lifetime when the server does not say.
 _DEFAULT_EXPIRES_IN = 60
 
@@ -231,6 +235,16 @@ class RegistryAuth:
             return f"the token from {creds.source}"
         return "anonymous"
 
+    def renew(self, credentials: Credentials) -> bool:
+        """Use ``credentials`` from now on, if they are new; whether they were."""
+        with self._lock:
+            if credentials == self.credentials or credentials.anonymous:
+                return False
+            self.credentials = credentials
+            self._tokens.clear()
+            self._refresh_token = None
+            return True
+
     def verify(self) -> None:
         """Check the credentials with a token exchange for no scope (``login`` does this).
 
@@ -285,6 +299,9 @@ class RegistryAuth:
             (previous.refresh_token if previous else None)
             or self._refresh_token
             or creds.identity_token
+            # ACR's `az acr login --expose-token`: this user name says the password is a
+            # refresh token, for the OAuth2 refresh flow (Azure/acr docs/AAD-OAuth.md).
+            or (creds.password if creds.username == REFRESH_TOKEN_USER else None)
         )
         username, password = creds.username, creds.password
         has_password = username is not None and password is not None
@@ -304,7 +321,9 @@ class RegistryAuth:
                 password=password,
                 access_type="offline",
             )
-            if result.status == 404:
+            if result.status in _NO_PASSWORD_GRANT:
+                # Only some servers take the password grant (ACR answers 400): GET from now on.
+                self._password_grant = False
                 result = self._get_token(realm, service, scopes)
         else:
             result = self._get_token(realm, service, scopes)
@@ -337,17 +356,35 @@ class RegistryAuth:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return self._send("POST", realm, headers, body)
 
+    def _not_permitted(self, result: HttpResult, scopes: list[str]) -> AuthError:
+        """A 403 from the token server: the credentials were accepted, the access was not
+        (ghcr.io answers 403 DENIED to ``pull,push`` where only pull is granted,
+        cloudflare/serverless-registry#148)."""
+        message = self.scrub(_registry_message(result.body)) or f"HTTP {result.status}"
+        error = AuthError(
+            f"{self.who} may not {_denied_access(scopes)} on {self.host}: {message} (the "
+            f"credentials from {self.credentials.source} were accepted, the permission is "
+            "missing)"
+        )
+        error.hint = (
+            "ask the repository's owner for that access; a GitHub token needs the "
+            "write:packages permission (`permissions: packages: write` in a workflow)"
+            if self.host == "ghcr.io"
+            else "ask the repository's owner for that access, or use other credentials"
+        )
+        return error
+
     def _token_from(self, result: HttpResult, realm: str, scopes: list[str]) -> Token:
+        if result.status == 403 and not self.credentials.anonymous:
+            raise self._not_permitted(result, scopes)
         if result.status in (401, 403):
             message = self.scrub(_registry_message(result.body)) or f"HTTP {result.status}"
-            hint = (
-                "log in with `ocipush login` or pass --username"
-                if self.credentials.anonymous
-                else f"check the credentials from {self.credentials.source}"
+            raise AuthenticationError(
+                f"authentication to {self.host} as {self.who} failed: {message}",
+                host=self.host,
+                anonymous=self.credentials.anonymous,
+                source=self.credentials.source,
             )
-            error = AuthError(f"authentication to {self.host} as {self.who} failed: {message}")
-            error.hint = hint
-            raise error
         if result.status != 200:
             raise AuthError(
                 f"token server {_safe_url(realm)} answered {result.status} for "
@@ -373,6 +410,18 @@ class RegistryAuth:
             refresh if isinstance(refresh, str) and refresh else None,
             issued_at=now,
         )
+
+
+def _denied_access(scopes: Sequence[str]) -> str:
+    """What the refused scopes asked, in words: "push to a/b", "pull from a/b"."""
+    wanted = []
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if kind == "repository" and name:
+            verb = "push to" if "push" in actions.split(",") else "pull from"
+            wanted.append(f"{verb} {name}")
+    return ", ".join(wanted) or "use " + (" ".join(scopes) or "the registry")
 
 
 def _basic(username: str, password: str) -> str:

@@ -10,26 +10,40 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.metadata
 import ipaddress
 import logging
-import platform
+import sys
 import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, SSLError, TimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    SSLError,
+    TimeoutError,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ocipush import __version__
-from ocipush.errors import TEMPORARY_STATUSES, RegistryError, TransportError
+from ocipush.errors import (
+    TEMPORARY_STATUSES,
+    RegistryError,
+    RegistryTimeoutError,
+    RegistryUnreachableError,
+    TlsHandshakeError,
+    TransportError,
+    UntrustedCertificateError,
+)
 from ocipush.oci.reference import Registry
 from ocipush.registry.answers import check_ping
 from ocipush.registry.auth import Challenge, parse_challenges
+from ocipush.registry.options import Timeouts
 from ocipush.registry.retry import RequestRetry, RetryPolicy, parse_retry_after
 from ocipush.registry.tls import TlsConfig
 
@@ -41,8 +55,9 @@ __all__ = ["USER_AGENT", "Connection", "Timeouts", "bypasses_proxy", "redact_url
 log = logging.getLogger(__name__)
 
 USER_AGENT = (
-    f"ocipush/{__version__} python/{platform.python_version()} "
-    f"urllib3/{importlib.metadata.version('urllib3')}"
+    # From the modules already loaded: reading package metadata would cost every start.
+    f"ocipush/{__version__} python/{'.'.join(map(str, sys.version_info[:3]))} "
+    f"urllib3/{getattr(urllib3, '__version__', 'unknown')}"
 )
 #: Query parameters that carry no secret and help when reading a log or an error.
 _SAFE_QUERY = frozenset({"digest", "mount", "from", "n", "last", "service", "scope"})
@@ -62,18 +77,6 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rpartition("@")[2]  # never show userinfo
     query = urllib.parse.urlencode(safe, safe="*:/,")
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds to wait for a connection and for each read; generous for slow registries.
-
-    Defaults: 10 s to connect, 120 s for each read (a registry may take a while to answer
-    the final PUT of a large blob while it verifies the digest).
-    """
-
-    connect: float = 10.0
-    read: float = 120.0
 
 
 class _RedactUrls(logging.Filter):
@@ -315,44 +318,58 @@ class Connection:
                 return f"{scheme}://{registry.host}", preferred[0] if preferred else None
             return f"{scheme}://{registry.host}", None
         assert last_error is not None
-        hint = (
-            ""
-            if self.allows_http(registry)
-            else (f" (if it serves plain http, allow that with --insecure {registry.host})")
-        )
-        raise TransportError(
-            f"cannot reach registry {registry.host}: {_reason(last_error)}{hint}"
-        ) from None
+        raise self.transport_error("GET", f"https://{registry.host}/v2/", last_error) from None
 
-    def untrusted(self, registry: Registry, exc: Exception) -> TransportError:
+    def untrusted(self, registry: Registry, exc: Exception) -> UntrustedCertificateError:
         host = registry.host
-        return TransportError(
-            f"cannot reach registry {host}: its TLS certificate is not trusted "
-            f"({_reason(exc)}); trust its CA with --ca-cert FILE or by putting it in "
-            f"/etc/docker/certs.d/{host}/ca.crt (or ~/.docker/certs.d/{host}/, "
-            f"/etc/containers/certs.d/{host}/), or skip verification for it with "
-            f"--tls-verify=false:{host}",
-            temporary=False,
+        log.info("TLS verification of %s failed: %s", host, exc)
+        return UntrustedCertificateError(
+            f"the TLS certificate of registry {host} is not trusted ({_ssl_reason(exc)})",
+            host=host,
         )
 
     def transport_error(self, method: str, url: str, exc: Exception) -> TransportError:
+        """``exc`` worded for people: what happened with which registry, no urllib3 text
+        (that is logged at ``-v``)."""
         host = urllib.parse.urlsplit(url).netloc
-        reason = _reason(exc)
+        log.info("%s %s failed: %s", method, redact_url(url), exc)
+        if isinstance(exc, NewConnectionError) and not _timed_out(exc):
+            # Refused, no route, no such name: urllib3 files these under timeouts.
+            return RegistryUnreachableError(
+                f"{_failure(exc, host)} ({method} {urllib.parse.urlsplit(redact_url(url)).path})",
+                host=host,
+                http_allowed=self.allows_http(Registry.parse(host)),
+            )
         if isinstance(exc, ConnectTimeoutError):
-            return TransportError(
-                f"{method} {redact_url(url)}: could not connect to {host} within "
-                f"{self._timeouts.connect:.1f} s (connect timeout)",
-                timed_out=True,
+            seconds = self._timeouts.connect
+            return RegistryTimeoutError(
+                f"could not connect to registry {host} within {seconds:g} s",
+                host=host,
+                phase="connect",
+                seconds=seconds,
             )
         if isinstance(exc, TimeoutError):
             # Name the limit that ran out, so the user knows which timeout to raise.
-            return TransportError(
-                f"{method} {redact_url(url)}: no answer from {host} within "
-                f"{self._timeouts.read:.1f} s (read timeout)",
-                timed_out=True,
+            seconds = self._timeouts.read
+            return RegistryTimeoutError(
+                f"registry {host} did not answer within {seconds:g} s ({method} "
+                f"{urllib.parse.urlsplit(redact_url(url)).path})",
+                host=host,
+                phase="read",
+                seconds=seconds,
             )
-        temporary = not isinstance(exc, SSLError)
-        return TransportError(f"{method} {redact_url(url)}: {reason}", temporary=temporary)
+        if isinstance(exc, SSLError):
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                return self.untrusted(Registry.parse(host), exc)
+            return TlsHandshakeError(
+                f"TLS handshake with registry {host} failed: {_ssl_reason(exc)}", host=host
+            )
+        allows_http = self.allows_http(Registry.parse(host))
+        return RegistryUnreachableError(
+            f"{_failure(exc, host)} ({method} {urllib.parse.urlsplit(redact_url(url)).path})",
+            host=host,
+            http_allowed=allows_http,
+        )
 
 
 class _Unreachable(TransportError):
@@ -374,6 +391,36 @@ def _busy(method: str, url: str, response: BaseHTTPResponse) -> RegistryError | 
 def _release(response: BaseHTTPResponse) -> None:
     response.drain_conn()
     response.release_conn()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return "timed out" in str(exc).lower()
+
+
+def _failure(exc: BaseException, host: str) -> str:
+    """What went wrong with the connection to ``host``, in words."""
+    causes: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(causes) < 10:
+        causes.append(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else current.__context__
+    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in str(exc):
+        return f"connection refused by registry {host} (is it running, on that port?)"
+    if any(isinstance(c, NameResolutionError) for c in causes):
+        return f"the registry name {host} was not found (DNS)"
+    if any(isinstance(c, ConnectionResetError) for c in causes) or "reset" in str(exc):
+        return f"registry {host} closed the connection (reset)"
+    if any(isinstance(c, ProtocolError) for c in causes):
+        return f"registry {host} closed the connection before answering"
+    return f"cannot connect to registry {host}: {_reason(exc)}"
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """An SSL error's own words (``certificate has expired``), without urllib3's prefix."""
+    text = _reason(exc)
+    inner = text.rsplit("] ", 1)[-1] if "] " in text else text
+    return inner.split(" (_ssl.c", 1)[0].strip("() ")
 
 
 def _reason(exc: BaseException) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ocipush.errors import OcipushError, RegistryError
+from ocipush.errors import DeleteWouldUntagError, OcipushError
 from ocipush.oci.digest import Digest
 from ocipush.oci.reference import Reference
 from ocipush.registry.remote import Remote
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.run import head_manifest_digest, manifests_path
+from ocipush.registry.run import head_manifest_digest
+from ocipush.registry.session import PUSH, Session
 from ocipush.registry.transport import Transport
 
 __all__ = ["Deleted", "delete_reference"]
@@ -40,59 +41,50 @@ def delete_reference(
     :raises OcipushError: naming those other tags, when there are any and not ``force``.
     """
     repository = ref.repository
-    scopes = [repository.scope("pull,push")]
-    digest = ref.digest or head_manifest_digest(transport, repository, ref.identifier, scopes)
+    session = transport.session(repository, PUSH)
+    digest = ref.digest or head_manifest_digest(session, ref.identifier)
     if digest is None:
-        raise RegistryError(
-            method="HEAD",
-            url=manifests_path(repository, ref.identifier),
-            status=404,
-            context=f"delete {ref}: no such manifest",
+        raise OcipushError(
+            f"delete {ref}: {repository.name} has no manifest {ref.identifier}; nothing was deleted"
         )
     if ref.digest is None and ref.tag is not None:
         # Registries without tag deletion refuse it (distribution 2.8: 400 DIGEST_INVALID).
-        if _delete_manifest(
-            transport, retry, ref, ref.tag, scopes, expected=(200, 202, 400, 404, 405)
-        ):
+        if _delete_manifest(session, retry, ref, ref.tag, expected=(200, 202, 400, 404, 405)):
             return Deleted(digest, (ref.tag,), manifest=False)
         others = [
             tag
             for tag in Remote(transport).tags(repository)
-            if tag != ref.tag and head_manifest_digest(transport, repository, tag, scopes) == digest
+            if tag != ref.tag and head_manifest_digest(session, tag) == digest
         ]
         if others and not force:
             named = (
                 f"tag {others[0]} names" if len(others) == 1 else (f"tags {', '.join(others)} name")
             )
-            error = OcipushError(
+            raise DeleteWouldUntagError(
                 f"delete {ref}: {repository.registry.host} can only delete the manifest "
                 f"{digest}, and {named} it too, so they would go as well; nothing was "
-                "deleted"
+                "deleted",
+                others,
             )
-            error.hint = "pass --force to delete the manifest with all its tags"
-            raise error
-        _delete_manifest(transport, retry, ref, str(digest), scopes)
+        _delete_manifest(session, retry, ref, str(digest))
         return Deleted(digest, (ref.tag, *others), manifest=True)
-    _delete_manifest(transport, retry, ref, str(digest), scopes)
+    _delete_manifest(session, retry, ref, str(digest))
     return Deleted(digest, (), manifest=True)
 
 
 def _delete_manifest(
-    transport: Transport,
+    session: Session,
     retry: RetryPolicy,
     ref: Reference,
     identifier: str,
-    scopes: Sequence[str],
     *,
     expected: Sequence[int] = (200, 202),
 ) -> bool:
     """DELETE a manifest by ``identifier``; whether the registry accepted it."""
     response = retry.call(
-        lambda: transport.request(
-            ref.registry,
+        lambda: session.request(
             "DELETE",
-            manifests_path(ref.repository, identifier),
-            scopes=scopes,
+            session.manifests(identifier),
             expected=expected,
             what=f"delete {ref}",
         ),

@@ -44,11 +44,10 @@ class Remote:
             if expected is None
             else (f"{repository.name}@{identifier}")
         )
-        response = self.transport.request(
-            repository.registry,
+        session = self.transport.session(repository)
+        response = session.request(
             "GET",
-            f"/v2/{repository.path}/manifests/{identifier}",
-            scopes=[repository.scope("pull")],
+            session.manifests(identifier),
             headers={"Accept": mt.MANIFEST_ACCEPT},
             what=f"get manifest {where}",
         )
@@ -62,16 +61,15 @@ class Remote:
 
     def tags(self, repository: Repository) -> list[str]:
         """Every tag of ``repository``, following ``Link`` pages (a bounded number of them)."""
+        session = self.transport.session(repository)
         found: list[str] = []
-        url: str | None = f"/v2/{repository.path}/tags/list"
+        url: str | None = session.api("tags/list")
         for _ in range(_TAG_PAGES):
             if url is None:
                 return found
-            response = self.transport.request(
-                repository.registry,
+            response = session.request(
                 "GET",
                 url,
-                scopes=[repository.scope("pull")],
                 what=f"list tags of {repository.name}",
             )
             try:
@@ -115,14 +113,15 @@ class Remote:
     def referrers(self, repository: Repository, subject: Digest) -> list[Descriptor]:
         """What refers to ``subject``: from the referrers API when the registry has one,
         else from the ``sha256-<hex>`` fallback tag (the writer keeps either up to date)."""
-        response = self.transport.request(
-            repository.registry,
+        session = self.transport.session(repository)
+        response = session.request(
             "GET",
-            f"/v2/{repository.path}/referrers/{subject}",
-            scopes=[repository.scope("pull")],
+            session.api(f"referrers/{subject}"),
             headers={"Accept": mt.OCI_INDEX},
             expected=(200, 400, 404, 405),
             what=f"list referrers of {repository.name}@{subject}",
+            # GCR once redirected this path to an HTML login page: that means "no API".
+            api=False,
         )
         if response.status == 200 and mt.OCI_INDEX in response.headers.get("Content-Type", ""):
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -140,10 +139,9 @@ class Remote:
         """A source for one blob of ``repository``, opened only when it is sent."""
 
         def fetch() -> BinaryIO:
-            return self.transport.fetch(
-                repository.registry,
-                f"/v2/{repository.path}/blobs/{descriptor.digest}",
-                scopes=[repository.scope("pull")],
+            session = self.transport.session(repository)
+            return session.fetch(
+                session.blobs(str(descriptor.digest)),
                 what=f"get blob {descriptor.digest} from {repository.name}",
             )
 

@@ -1,14 +1,13 @@
 """One writer call's shared state: worker pool, progress, dedupe, cancellation, result.
 
 The writer's orchestration, each :class:`~ocipush.registry.upload.BlobUpload` and the
-referrers update all work inside one :class:`PushRun`; paths of the distribution API are
-spelt here once.
+referrers update all work inside one :class:`PushRun`, talking to each target repository
+through the :class:`~ocipush.registry.session.Session` it opened for it.
 """
 
 from __future__ import annotations
 
 import threading
-import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,47 +18,24 @@ from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import Blob
 from ocipush.oci.digest import Digest
 from ocipush.oci.model import Descriptor
-from ocipush.oci.reference import Registry, Repository
+from ocipush.oci.reference import Repository
 from ocipush.registry.progress import ProgressCallback, ProgressTracker
-from ocipush.registry.transport import Transport
+from ocipush.registry.session import Session
 
-__all__ = [
-    "PushResult",
-    "PushRun",
-    "blobs_path",
-    "head_manifest_digest",
-    "manifests_path",
-    "with_query",
-]
+__all__ = ["PushResult", "PushRun", "head_manifest_digest"]
 
 #: How many missing blobs an interruption message names before it only counts them.
 _LISTED_MISSING = 5
 
 
-def blobs_path(repository: Repository, suffix: str) -> str:
-    return f"/v2/{repository.path}/blobs/{suffix}"
-
-
-def manifests_path(repository: Repository, identifier: str) -> str:
-    return f"/v2/{repository.path}/manifests/{identifier}"
-
-
-def with_query(url: str, **params: str) -> str:
-    """``url`` plus ``params``, keeping its own query string (upload state)."""
-    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-
-
-def head_manifest_digest(
-    transport: Transport, repository: Repository, identifier: str, scopes: Sequence[str]
-) -> Digest | None:
-    response = transport.request(
-        repository.registry,
+def head_manifest_digest(session: Session, identifier: str) -> Digest | None:
+    """The digest the session's repository has under ``identifier``; ``None`` if absent."""
+    response = session.request(
         "HEAD",
-        manifests_path(repository, identifier),
-        scopes=scopes,
+        session.manifests(identifier),
         headers={"Accept": mt.MANIFEST_ACCEPT},
         expected=(200, 403, 404),
-        what=f"check manifest {repository.name}:{identifier}",
+        what=f"check manifest {session.repository.name}:{identifier}",
     )
     if response.status != 200:
         return None
@@ -106,7 +82,10 @@ class PushRun:
         self.blobs: dict[tuple[Repository, object], Blob] = {}
         #: Set once the first tag is being put: from then on a tag may have moved.
         self.tagging = False
-        self.scopes: dict[Registry, list[str]] = {}
+        #: Repositories a mount from was refused: later blobs upload without trying.
+        self.refused_mounts: set[Repository] = set()
+        #: The session of each target repository, opened before anything is sent.
+        self.sessions: dict[Repository, Session] = {}
         self.executor = ThreadPoolExecutor(jobs, thread_name_prefix="ocipush")
 
     def run_all(self, futures: Sequence[Future[Any]]) -> None:
@@ -147,10 +126,9 @@ class PushRun:
         if len(missing) > _LISTED_MISSING:
             listed += f" and {len(missing) - _LISTED_MISSING} more"
         left = f"{len(missing)} not uploaded: {listed}" if missing else "none missing"
-        error = PushInterruptedError(
+        return PushInterruptedError(
             f"interrupted: {tags}; of {len(self.blobs)} blobs {len(result.uploaded)} "
             f"uploaded, {len(result.mounted)} mounted, {len(result.existing)} already "
-            f"present, {left}"
+            f"present, {left}",
+            hint="run the same command again: only what is missing is uploaded",
         )
-        error.hint = "run the same command again: only what is missing is uploaded"
-        return error

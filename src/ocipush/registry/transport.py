@@ -1,7 +1,9 @@
-"""The auth layer and the request API: credentials per repository, 401 flows, error bodies.
+"""The registry client and its auth layer: sessions, credentials, 401 flows, error bodies.
 
-Everything above this module speaks in registry paths and status codes. Below it, the retry
-layer (:mod:`ocipush.registry.retry`) repeats idempotent requests and the connection layer
+:meth:`Transport.session` gives a :class:`~ocipush.registry.session.Session` for one
+repository, its credentials and token scopes resolved once; every request of the session
+goes through :meth:`Transport.send`, the auth layer. Below it, the retry layer
+(:mod:`ocipush.registry.retry`) repeats idempotent requests and the connection layer
 (:mod:`ocipush.registry.connection`) owns pools, proxies, TLS, timeouts and the ping.
 """
 
@@ -15,7 +17,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 import urllib3
@@ -23,23 +24,22 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import SSLError
 
 from ocipush.errors import (
+    AuthenticationError,
     AuthError,
+    PlainHttpCredentialsError,
     RegistryError,
     RegistryErrorDetail,
     TransportError,
 )
 from ocipush.oci.reference import Registry, Repository, is_loopback
 from ocipush.registry.answers import check_api_answer
-from ocipush.registry.auth import HttpResult, RegistryAuth, parse_challenges
-from ocipush.registry.connection import (
-    Connection,
-    Timeouts,
-    bypasses_proxy,
-    redact_url,
-)
-from ocipush.registry.keychain import ANONYMOUS, Credentials, Keychain
-from ocipush.registry.retry import RetryPolicy, parse_retry_after
-from ocipush.registry.tls import TlsConfig
+from ocipush.registry.auth import Challenge, HttpResult, RegistryAuth, parse_challenges
+from ocipush.registry.connection import Connection, bypasses_proxy, redact_url
+from ocipush.registry.credentials import ANONYMOUS, Credentials
+from ocipush.registry.options import ConnectionOptions, Timeouts
+from ocipush.registry.ratelimit import RateLimitLog, explain_429
+from ocipush.registry.retry import parse_retry_after
+from ocipush.registry.session import PULL, Access, Session
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
@@ -57,113 +57,54 @@ class _StaleTokenError(TransportError):
     """The registry rejected a token mid-request; a new one was fetched, so retry."""
 
 
-_REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
-
-
-def _scope_repository(registry: Registry, scope: str) -> Repository | None:
-    kind, _, rest = scope.partition(":")
-    # The name may contain host:port, so the actions are what follows the last colon.
-    name = rest.rpartition(":")[0]
-    return Repository(registry, name) if kind == "repository" and name else None
-
-
-def _request_repository(registry: Registry, url: str, scopes: Sequence[str]) -> Repository | None:
-    """The repository a request is about: from its path, else the push scope."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.netloc.lower() == registry.host and (match := _REPOSITORY_PATH.match(parts.path)):
-        return Repository(registry, match["name"])
-    pushing = [s for s in scopes if "push" in s.rpartition(":")[2].split(",")]
-    for scope in [*pushing, *scopes]:
-        if (repository := _scope_repository(registry, scope)) is not None:
-            return repository
-    return None
-
-
 def _body_excerpt(body: bytes) -> str:
     text = body[:200].decode("utf-8", "replace").strip()
     return re.sub(r"\s+", " ", text)
 
 
-class _ResponseReader:
-    """A streamed response body as a file object that returns its connection on close."""
-
-    def __init__(self, response: BaseHTTPResponse) -> None:
-        self._response = response
-
-    def read(self, size: int = -1) -> bytes:
-        return self._response.read(None if size < 0 else size)
-
-    def close(self) -> None:
-        self._response.drain_conn()
-        self._response.release_conn()
-
-    def __enter__(self) -> _ResponseReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class Transport:
-    """Sends requests to registries, with a connection pool per host.
+    """The registry client: hands out per-repository sessions and is their auth layer.
 
-    Credentials are resolved per repository (so ``host/path`` entries of a docker config
-    apply) and authentication state is kept per registry and credentials: every repository
-    using the same credentials shares tokens.
+    :meth:`session` resolves a repository's credentials once (so ``host/path`` entries of
+    a docker config apply); authentication state is kept per registry and credentials, so
+    every session using the same credentials shares tokens.
 
-    :param keychain: where credentials come from; anonymous when ``None``.
-    :param insecure: registry hosts that may be reached over plain http (loopback always may).
-        This never switches off certificate verification over https (see ``tls``).
-    :param allow_credentials_over_http: registry hosts to which credentials and tokens may
-        be sent over plain http although they are not loopback (and to their token realm).
-    :param tls: CA files, ``certs.d`` directories and verification switches; by default the
-        system CAs plus docker's and podman's ``certs.d`` directories.
-    :param proxies: ``{"http": URL, "https": URL, "no": "host,.domain"}``; by default from
-        ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` (see :func:`bypasses_proxy`).
-    :param password_grant: get tokens with an OAuth2 password grant instead of GET + Basic.
+    :param options: how to reach registries (credentials, plain http, TLS, proxies,
+        timeouts, retries).
     :param jobs: the number of concurrent requests expected; bounds connections per host.
-    :param timeouts: connect and read timeouts.
     :param pool: a PoolManager for every request instead of per-host ones (then ``tls`` and
         ``proxies`` are the pool's business).
     :param clock: seconds since the epoch, for token expiry.
-    :param retry: how often and how long apart an idempotent request is sent again after a
-        reset connection or a busy answer (the retry layer, :class:`RequestRetry`).
     """
 
     def __init__(
         self,
+        options: ConnectionOptions = ConnectionOptions(),
         *,
-        keychain: Keychain | None = None,
-        insecure: Iterable[str] = (),
-        allow_credentials_over_http: Iterable[str] = (),
-        tls: TlsConfig | None = None,
-        proxies: Mapping[str, str] | None = None,
-        password_grant: bool = False,
         jobs: int = 4,
-        timeouts: Timeouts = Timeouts(),
         pool: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.time,
-        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        self.retry = retry
+        self.retry = options.retry
         self.connection = Connection(
-            insecure=insecure,
-            tls=tls,
-            proxies=proxies,
+            insecure=options.insecure,
+            tls=options.tls,
+            proxies=options.proxies,
             jobs=jobs,
-            timeouts=timeouts,
+            timeouts=options.timeouts,
             pool=pool,
-            retry=retry,
+            retry=options.retry,
         )
-        self._keychain = keychain
+        self._keychain = options.keychain
         self._plain_credentials = {
-            Registry.parse(host).host for host in allow_credentials_over_http
+            Registry.parse(host).host for host in options.allow_credentials_over_http
         }
-        self._password_grant = password_grant
+        self._password_grant = options.password_grant
         self._clock = clock
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Credentials], RegistryAuth] = {}
         self._announced: set[tuple[str, str]] = set()
+        self._rate_limits = RateLimitLog()
 
     def __repr__(self) -> str:
         return f"<Transport {self.connection!r}>"
@@ -176,7 +117,7 @@ class Transport:
         """The credentials the keychain gives for ``repository`` (or all of ``registry``)."""
         if self._keychain is None:
             return ANONYMOUS
-        found = self._keychain.resolve(registry, repository)
+        found = self._resolve(registry, repository)
         key = (str(repository or registry), found.source)
         with self._lock:
             first = key not in self._announced
@@ -185,6 +126,9 @@ class Transport:
             # INFO, so `-v` says where credentials came from; never what they are.
             log.info("credentials for %s: %s", key[0], found.source)
         return found
+
+    def _resolve(self, registry: Registry, repository: Repository | None) -> Credentials:
+        return ANONYMOUS if self._keychain is None else self._keychain.resolve(registry, repository)
 
     def auth(self, registry: Registry, repository: Repository | None = None) -> RegistryAuth:
         """The authentication state for ``repository``'s credentials on ``registry``."""
@@ -204,18 +148,42 @@ class Transport:
                 )
             return found
 
-    def prepare(self, registry: Registry, scopes: Sequence[str]) -> None:
-        """Fetch the tokens a push needing ``scopes`` will use, before any body is streamed.
+    def _renew_basic(self, registry: Registry, auth: RegistryAuth) -> bool:
+        """After a 401 to Basic credentials: ask the keychain again, since the password may
+        have expired (ECR's ``AWS`` user with a 12-hour password, regclient/regclient#709);
+        whether new credentials came."""
+        challenge = auth.challenge
+        refresh = getattr(self._keychain, "refresh", None)
+        if challenge is None or challenge.scheme != "basic" or refresh is None:
+            return False
+        fresh = refresh(registry)
+        if not isinstance(fresh, Credentials) or not auth.renew(fresh):
+            return False
+        log.info("credentials for %s renewed from %s", registry.host, fresh.source)
+        return True
 
-        Target repositories whose credentials differ each get a token for their own scopes.
+    def session(
+        self, repository: Repository, actions: str = PULL, *, also: Iterable[Access] = ()
+    ) -> Session:
+        """A session for requests to ``repository`` needing ``actions`` (``pull`` or
+        ``pull,push``): its credentials and token scopes, resolved once.
+
+        :param also: more access its tokens should carry, so that one token serves a whole
+            push (the run's other target repositories, pull on mount sources). Only the
+            repositories whose credentials are this one's are kept: a token is granted to
+            one set of credentials.
         """
-        pushing = [s for s in scopes if "push" in s.rpartition(":")[2].split(",")]
-        done: set[Credentials] = set()
-        for scope in pushing or scopes or [""]:
-            auth = self.auth(registry, _scope_repository(registry, scope))
-            if auth.credentials not in done:
-                done.add(auth.credentials)
-                auth.header(self._scopes_for(registry, auth.credentials, scopes))
+        registry = repository.registry
+        auth = self.auth(registry, repository)
+        scopes = [repository.scope(actions)]
+        for access in also:
+            other = access.repository
+            if other.registry != registry or access.scope in scopes:
+                continue
+            # Asked quietly: only the session's own source is worth a line at -v.
+            if other == repository or self._resolve(registry, other) == auth.credentials:
+                scopes.append(access.scope)
+        return Session(self, repository, auth, tuple(scopes))
 
     def verify_credentials(self, registry: Registry) -> Credentials:
         """Check that the keychain's credentials for ``registry`` are accepted (for ``login``).
@@ -226,22 +194,8 @@ class Transport:
         if auth.realm is not None:
             auth.verify()
         elif auth.challenge is not None:
-            self.request(registry, "GET", "/v2/", scopes=[], what="log in")
+            self.send(registry, auth, (), "GET", "/v2/", what="log in")
         return auth.credentials
-
-    def _scopes_for(
-        self, registry: Registry, credentials: Credentials, scopes: Sequence[str]
-    ) -> list[str]:
-        """The scopes whose repositories use ``credentials`` (all of them, usually)."""
-        if self._keychain is None or len(scopes) <= 1:
-            return list(scopes)
-        kept = [
-            scope
-            for scope in scopes
-            if (repository := _scope_repository(registry, scope)) is None
-            or self._keychain.resolve(registry, repository) == credentials
-        ]
-        return kept or list(scopes)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -288,37 +242,42 @@ class Transport:
             response.status, {k.lower(): v for k, v in response.headers.items()}, response.data
         )
 
-    def request(
+    def send(
         self,
         registry: Registry,
+        auth: RegistryAuth,
+        scopes: Sequence[str],
         method: str,
         url: str,
         *,
-        scopes: Sequence[str],
         headers: Mapping[str, str] | None = None,
         body: bytes | Iterable[bytes] | BinaryIO | None = None,
         expected: Collection[int] = (200,),
         stream: bool = False,
         what: str = "",
-        repository: Repository | None = None,
         api: bool = True,
         idempotent: bool | None = None,
+        reauthenticate: bool = True,
     ) -> BaseHTTPResponse:
-        """Send a request to ``registry`` and return the response if its status is expected.
+        """The auth layer: send a request with ``auth``'s credentials for ``scopes``, handle
+        a 401, and return the response if its status is expected. Callers go through a
+        :class:`~ocipush.registry.session.Session`, which holds ``auth`` and ``scopes``.
 
         :param url: a path starting with ``/v2/``, or an absolute URL (an upload
             ``Location``), which gets credentials only when it is on the registry's host.
         :param body: bytes, or an iterable/reader sent as is (then the request cannot be
-            repeated after a 401, so callers fetch tokens first by asking for ``scopes``).
+            repeated after a 401, so callers fetch tokens first: ``Session.prepare``).
         :param stream: leave the body unread, for the caller to stream.
         :param what: the operation, for error messages ("upload blob sha256:...").
-        :param repository: whose credentials to use; by default the repository in the URL's
-            path, else the one the push scope names.
         :param api: the answer must be the registry API, so an HTML page is an error even
             with an expected status (off for probes that may land on a web page).
         :param idempotent: whether sending the request twice does no harm, so the retry
             layer may repeat it (by default: ``GET`` and ``HEAD``). Callers say so for a
             manifest PUT by digest and a blob commit PUT. Only a bytes body can be repeated.
+        :param reauthenticate: after a 401, ask the token server again (for the scopes the
+            challenge names) and repeat. Off for a request whose refusal has a fallback, such
+            as a mount: its source's scope was asked for once, and asking again is not
+            granted either (Docker Hub, google/go-containerregistry#1404).
         :raises RegistryError: for an unexpected status, with the registry's error codes.
         :raises TransportError: when the connection fails or times out.
         """
@@ -327,8 +286,6 @@ class Transport:
         replayable = body is None or isinstance(body, bytes)
         if idempotent is None:
             idempotent = method in ("GET", "HEAD")
-        auth = self.auth(registry, repository or _request_repository(registry, full_url, scopes))
-        scopes = self._scopes_for(registry, auth.credentials, scopes)
         for attempt in range(2):
             send = functools.partial(
                 self._send, registry, method, full_url, auth, scopes, headers or {}, body
@@ -347,7 +304,16 @@ class Transport:
                 raise TransportError(
                     f"{what}: {error}", temporary=error.temporary, timed_out=error.timed_out
                 ) from None
-            if response.status == 401 and attempt == 0:
+            if response.status == 401 and attempt == 0 and reauthenticate:
+                if self._renew_basic(registry, auth):
+                    response.drain_conn()
+                    response.release_conn()
+                    if replayable:
+                        continue
+                    raise _StaleTokenError(
+                        f"{what or method}: {registry.host} refused the password; got a new "
+                        "one from the credential source, retrying"
+                    )
                 widened = _reauthenticate(auth, response, scopes) if replayable else None
                 if widened is not None:
                     response.drain_conn()
@@ -363,6 +329,7 @@ class Transport:
                         "valid; fetched a new one, retrying"
                     )
             break
+        self._rate_limits.note(registry.host, response.headers)
         if response.status in expected:
             if api:
                 body = b"" if stream else response.data
@@ -425,18 +392,21 @@ class Transport:
             return
         if registry.host in self._plain_credentials:
             return
-        raise AuthError(
+        raise PlainHttpCredentialsError(
             f"refusing to send credentials for {registry.host} over plain http to "
-            f"{parts.netloc}: anyone on the network could read them; use https, or if the "
-            f"network is trusted allow it with --allow-credentials-over-http {registry.host}"
+            f"{parts.netloc}: anyone on the network could read them; use https",
+            host=registry.host,
         )
 
-    def fetch(self, registry: Registry, path: str, *, scopes: Sequence[str], what: str) -> BinaryIO:
-        """Stream a GET (a blob), following redirects to storage without credentials."""
-        response = self.request(
-            registry, "GET", path, scopes=scopes, stream=True, what=what, expected=(200,)
-        )
-        return _ResponseReader(response)  # type: ignore[return-value]
+
+def _bearer_challenge(auth: RegistryAuth, response: BaseHTTPResponse) -> Challenge | None:
+    """The bearer challenge of a 401; without any, the one ``/v2/`` gave (its scope left
+    out: GHCR's names a placeholder), since GCR and Artifact Registry send 401s without
+    ``WWW-Authenticate`` everywhere but on ``/v2/`` (containers/image docker_client.go)."""
+    header = response.headers.get("WWW-Authenticate", "")
+    if not header.strip():
+        return Challenge("bearer") if auth.realm is not None else None
+    return next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
 
 
 def _token_went_stale(
@@ -446,8 +416,7 @@ def _token_went_stale(
 
     If so a new one is fetched now. A missing scope is not staleness and is reported.
     """
-    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = _bearer_challenge(auth, response)
     if bearer is None or auth.realm is None or auth.credentials.registry_token:
         return False
     if bearer.params.get("error") == "insufficient_scope":
@@ -463,8 +432,7 @@ def _reauthenticate(
 
     :return: the scopes to repeat the request with, or ``None`` if there is no point.
     """
-    challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = _bearer_challenge(auth, response)
     if bearer is None or auth.realm is None or auth.credentials.registry_token:
         return None
     wanted = list(scopes) + [s for s in bearer.scopes if s not in scopes]
@@ -496,6 +464,8 @@ def _error(
         context=what,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
+    if response.status == 429:
+        error.hint = explain_429(registry.host, response.headers, error.retry_after)
     if response.status not in (401, 403) or error.temporary:
         return error
     who = auth.who
@@ -518,47 +488,14 @@ def _error(
     message = "; ".join(d.message or d.code for d in details) or (
         f"{method} {redact_url(url)}: {response.status}"
     )
-    hint = (
-        "log in with `ocipush login` or pass --username"
-        if auth.credentials.anonymous
-        else f"check the credentials from {auth.credentials.source}"
-    )
     needed = f" (needed {' '.join(scopes)})" if scopes else ""
-    failed = AuthError(
-        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}"
+    return AuthenticationError(
+        f"{action}: authentication to {registry.host} as {who} failed: {message}{needed}",
+        host=registry.host,
+        anonymous=auth.credentials.anonymous,
+        source=auth.credentials.source,
     )
-    failed.hint = hint
-    return failed
 
 
 def _same_host(url: str, registry: Registry) -> bool:
     return urllib.parse.urlsplit(url).netloc.lower() == registry.host
-
-
-@dataclass(frozen=True)
-class ConnectionOptions:
-    """How to reach registries: what a :class:`Transport` is made from, minus the pool.
-
-    Front ends build one from their flags; plugins turn it into a transport with
-    :meth:`transport` so that every connection of a run honours the same choices.
-    """
-
-    keychain: Keychain | None = None
-    insecure: tuple[str, ...] = ()
-    allow_credentials_over_http: tuple[str, ...] = ()
-    tls: TlsConfig | None = None
-    timeouts: Timeouts = Timeouts()
-    #: Retries of one idempotent request, and (in the writer) of a whole blob upload.
-    retry: RetryPolicy = RetryPolicy()
-
-    def transport(self, *, jobs: int = 4, insecure: Iterable[str] = ()) -> Transport:
-        """A transport with these options, plus more hosts allowed plain http."""
-        return Transport(
-            keychain=self.keychain,
-            insecure=(*self.insecure, *insecure),
-            allow_credentials_over_http=self.allow_credentials_over_http,
-            tls=self.tls,
-            jobs=jobs,
-            timeouts=self.timeouts,
-            retry=self.retry,
-        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -18,11 +18,11 @@ from ocipush.errors import AuthError, BlobError, PushInterruptedError, RegistryE
 from ocipush.oci.blobs import Blob, StreamBlob
 from ocipush.oci.digest import CHUNK, Digest, Hasher
 from ocipush.oci.policy import BlobPolicy
-from ocipush.oci.reference import Registry, Repository
 from ocipush.registry.answers import check_blob_head
+from ocipush.registry.limits import MIN_CHUNK_SIZE, UploadLimits, limit_in_message
 from ocipush.registry.retry import RetryPolicy, is_temporary
-from ocipush.registry.run import PushRun, blobs_path, with_query
-from ocipush.registry.transport import Transport
+from ocipush.registry.run import PushRun
+from ocipush.registry.session import Session, with_query
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_CHUNK_THRESHOLD", "BlobUpload", "UploadOptions"]
 
@@ -33,6 +33,12 @@ DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 #: Spec error codes that mean the registry forgot an upload session.
 _SESSION_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
+#: A PATCH is accepted with 202 (the spec) or 201 (ECR, aws/containers-roadmap#2831).
+_PATCH_ACCEPTED = (201, 202, 204)
+#: Answers to a chunk saying it was too big (GHCR: 416 over 4 MiB).
+_CHUNK_TOO_BIG = frozenset({413, 416})
+#: Answers to a chunk saying the registry takes no chunks (Artifact Registry: 400).
+_NO_CHUNKS = frozenset({400, 405, 411, 415, 501})
 
 
 def _upload_range_end(header: str | None) -> int | None:
@@ -60,34 +66,65 @@ def blob_retryable(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class UploadOptions:
-    """How blobs go up: when to chunk, how big a chunk is, how often to try again."""
+    """How blobs go up: when to chunk, how big a chunk is, how often to try again, and
+    whether a blob whose digest is declared is hashed on the way as well."""
 
     chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retry: RetryPolicy = RetryPolicy()
+    hash_known_digests: bool = True
+
+
+class _Counter(Hasher):
+    """Counts the bytes of a blob whose digest is declared, without hashing them: the
+    registry checks that digest on the commit PUT and refuses other bytes."""
+
+    def __init__(self, declared: Digest) -> None:
+        super().__init__(declared.algorithm)
+        self.declared = declared
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def digest(self) -> Digest:
+        return self.declared
 
 
 def blob_exists(
-    transport: Transport,
-    repository: Repository,
-    digest: Digest,
-    size: int | None,
-    scopes: Sequence[str],
+    session: Session, digest: Digest, size: int | None, *, confirm: bool = False
 ) -> bool:
-    """HEAD the blob; a ``200`` must describe it (size, digest), a 403 or 404 means absent."""
-    path = blobs_path(repository, str(digest))
-    response = transport.request(
-        repository.registry,
+    """HEAD the blob; a ``200`` must describe it (size, digest); 401, 403 or 404 mean absent.
+
+    Artifactory answers 403 for absent content (google/go-containerregistry#1691), Harbor
+    401 in a repository that does not exist yet, even to a fresh push token
+    (goharbor/harbor#22363): neither is worth a new token. Were the token really refused,
+    the upload that follows says so.
+    """
+    path = session.blobs(str(digest))
+    response = session.request(
         "HEAD",
         path,
-        scopes=scopes,
-        expected=(200, 403, 404),
+        expected=(200, 401, 403, 404),
         what=f"check blob {digest}",
+        reauthenticate=False,
     )
-    # Some registries (Artifactory) answer 403 for absent content: treat it as absent.
     if response.status != 200:
         return False
     check_blob_head(path, digest, size, response.headers)
+    if confirm:
+        # A registry known to say yes to HEAD for blobs it cannot serve: ask for one byte.
+        got = session.request(
+            "GET",
+            path,
+            headers={"Range": "bytes=0-0"},
+            expected=(200, 206, 401, 403, 404),
+            stream=True,
+            what=f"confirm blob {digest}",
+            reauthenticate=False,
+        )
+        got.drain_conn()
+        got.release_conn()
+        return got.status in (200, 206)
     return True
 
 
@@ -102,31 +139,24 @@ class BlobUpload:
 
     def __init__(
         self,
-        transport: Transport,
+        session: Session,
         run: PushRun,
-        repository: Repository,
         blob: Blob,
         options: UploadOptions,
         policy: BlobPolicy,
+        limits: UploadLimits | None = None,
     ) -> None:
         self.policy = policy
-        self.transport = transport
+        self.limits = limits or UploadLimits()
+        self.session = session
         self.run = run
-        self.repository = repository
+        self.repository = session.repository
         self.blob = blob
         self.options = options
         self.location = ""
-        self.hasher = Hasher(blob.digest.algorithm if blob.digest else "sha256")
+        self.hasher = self._new_hasher()
         self.offset = 0
         self.counted = 0
-
-    @property
-    def _registry(self) -> Registry:
-        return self.repository.registry
-
-    @property
-    def _scopes(self) -> list[str]:
-        return self.run.scopes[self._registry]
 
     def __call__(self) -> None:
         """Upload the blob, trying the whole upload again after a temporary failure."""
@@ -144,9 +174,8 @@ class BlobUpload:
         run, blob, digest = self.run, self.blob, self.blob.digest
         self._restart_progress()
         run.check_cancelled()
-        if digest is not None and blob_exists(
-            self.transport, self.repository, digest, blob.size, self._scopes
-        ):
+        confirm = self.limits.confirm_heads(self.session.registry)
+        if digest is not None and blob_exists(self.session, digest, blob.size, confirm=confirm):
             self._settled(run.result.existing)
             log.info("%s: %s already present", self.repository.name, digest)
             return
@@ -156,14 +185,14 @@ class BlobUpload:
             log.info("%s: mounted %s from %s", self.repository.name, digest, blob.mount_source)
             return
         threshold = self.options.chunk_threshold
-        if (
+        chunked = (
             threshold is not None
             and blob.size is not None
             and blob.size > threshold
             and blob.reopenable
-        ):
-            self._send_chunked()
-        else:
+            and self.limits.get(self.session.registry).chunked
+        )
+        if not (chunked and self._send_chunked()):
             self._send_whole()
         self._commit()
 
@@ -171,8 +200,16 @@ class BlobUpload:
         """Give back what an earlier attempt counted, and hash from byte 0 again."""
         self.run.tracker.take_back(self.counted)
         self.counted = 0
-        self.hasher = Hasher(self.hasher.algorithm)
+        self.hasher = self._new_hasher()
         self.offset = 0
+
+    def _new_hasher(self) -> Hasher:
+        """A hasher of the bytes sent, or only their counter when the digest is declared
+        and :attr:`UploadOptions.hash_known_digests` is off."""
+        digest = self.blob.digest
+        if digest is None:
+            return Hasher()
+        return Hasher(digest.algorithm) if self.options.hash_known_digests else _Counter(digest)
 
     def _settled(self, outcome: set[Digest]) -> None:
         """Count a blob that needs no bytes sent (present, or mounted) as complete."""
@@ -190,33 +227,42 @@ class BlobUpload:
         Sets :attr:`location`; returns whether the blob was mounted instead.
         """
         blob, repository = self.blob, self.repository
-        path = blobs_path(repository, "uploads/")
+        path = self.session.blobs("uploads/")
         source = self.policy.mount_source(blob, repository) if mount else None
-        if source is not None:
+        if source is not None and source not in self.run.refused_mounts:
+            # `from` always goes with `mount`: Quay refused a mount without it (quay/quay#899).
             mount_path = with_query(path, mount=str(blob.digest), **{"from": source.path})
             try:
                 status = self._post(
-                    mount_path, (201, 202), f"mount {blob.digest} from {source.path}"
+                    mount_path,
+                    (201, 202),
+                    f"mount {blob.digest} from {source.path}",
+                    reauthenticate=False,
                 )
             except (RegistryError, AuthError) as refused:
-                # Registries refuse mounts in many ways (401, 400, 404): upload instead.
+                # Registries refuse mounts in many ways (Docker Hub 401 or 400, Harbor 401,
+                # 404): upload instead, and do not ask again for this source.
+                with self.run.lock:
+                    self.run.refused_mounts.add(source)
                 log.info("mount refused (%s); uploading instead", refused)
             else:
+                # 202: no mount (ECR without mounting enabled) but an upload session.
                 return status == 201
         self._post(path, (202,), f"start upload of {blob.describe()}")
         return False
 
-    def _post(self, path: str, expected: tuple[int, ...], what: str) -> int:
+    def _post(
+        self, path: str, expected: tuple[int, ...], what: str, *, reauthenticate: bool = True
+    ) -> int:
         """POST to ``path`` (an empty body); a 202 starts a session at its ``Location``."""
-        response = self.transport.request(
-            self._registry,
+        response = self.session.request(
             "POST",
             path,
-            scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
             expected=expected,
             what=what,
+            reauthenticate=reauthenticate,
         )
         if response.status == 202:
             self.location = self._resolve(path, response.headers.get("Location"))
@@ -231,8 +277,7 @@ class BlobUpload:
                 status=202,
                 context="the registry started an upload but sent no Location header",
             )
-        base = urllib.parse.urljoin(self.transport.base_url(self._registry) + "/", request_url)
-        return urllib.parse.urljoin(base, location)
+        return urllib.parse.urljoin(self.session.absolute(request_url), location)
 
     def _body(self, reader: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
         """Stream ``reader`` (at most ``limit`` bytes), hashing and counting as it goes."""
@@ -256,14 +301,12 @@ class BlobUpload:
             headers["Content-Length"] = str(blob.size)
         reader = blob.open()
         try:
-            response = self.transport.request(
-                self._registry,
+            response = self.session.request(
                 "PATCH",
                 self.location,
-                scopes=self._scopes,
                 headers=headers,
                 body=self._body(reader),
-                expected=(202, 204),
+                expected=_PATCH_ACCEPTED,
                 what=f"upload {blob.describe()}",
             )
         finally:
@@ -275,8 +318,12 @@ class BlobUpload:
             )
         self.location = self._resolve(self.location, response.headers.get("Location"))
 
-    def _send_chunked(self) -> None:
-        """PATCH fixed-size chunks; after a failed chunk, resume from the registry's offset."""
+    def _send_chunked(self) -> bool:
+        """PATCH fixed-size chunks; after a failed chunk, resume from the registry's offset.
+
+        :return: ``False`` when the registry refused chunks: then a new session waits for
+            the blob in one request.
+        """
         blob, retry = self.blob, self.options.retry
         size = blob.size
         assert size is not None
@@ -284,36 +331,73 @@ class BlobUpload:
         with blob.open() as reader:
             while self.offset < size:
                 offset = self.offset
-                length = min(self.options.chunk_size, size - offset)
+                limits = self.limits.get(self.session.registry)
+                length = min(limits.chunk_size(self.options.chunk_size), size - offset)
                 checkpoint, sent = self.hasher.checkpoint(), self.counted
                 reader.seek(offset)
                 try:
-                    response = self.transport.request(
-                        self._registry,
+                    response = self.session.request(
                         "PATCH",
                         self.location,
-                        scopes=self._scopes,
                         headers={
                             "Content-Type": "application/octet-stream",
                             "Content-Length": str(length),
                             "Content-Range": f"{offset}-{offset + length - 1}",
                         },
                         body=self._body(reader, limit=length),
-                        expected=(202, 204),
+                        expected=_PATCH_ACCEPTED,
                         what=f"upload chunk {offset}-{offset + length - 1} of {blob.describe()}",
                     )
                 except (RegistryError, TransportError) as error:
-                    failures += 1
-                    if not blob_retryable(error) or failures >= retry.attempts:
-                        raise
                     self.hasher.restore(checkpoint)
                     self.run.tracker.take_back(self.counted - sent)
                     self.counted = sent
+                    lesson = self._learn(error, length)
+                    if lesson == "no chunks":
+                        self._start(mount=False)
+                        self._restart_progress()
+                        return False
+                    if lesson is None:
+                        failures += 1
+                        if not blob_retryable(error) or failures >= retry.attempts:
+                            raise
                     self._resume(reader, error)
-                    self.run.cancelled.wait(retry.delay(failures, error))
+                    if lesson is None:
+                        self.run.cancelled.wait(retry.delay(failures, error))
                     continue
+                # The Range of an accepted chunk is not believed: ECR's stops advancing
+                # (aws/containers-roadmap#2831), so the offset is tracked here.
                 self.location = self._resolve(self.location, response.headers.get("Location"))
                 self.offset = offset + length
+        return True
+
+    def _learn(self, error: BaseException, length: int) -> str | None:
+        """What a refused chunk teaches about the registry: ``"smaller chunks"`` (its new
+        limit recorded), ``"no chunks"`` (recorded), or ``None`` (a plain failure)."""
+        if not isinstance(error, RegistryError):
+            return None
+        registry = self.session.registry
+        if error.status in _CHUNK_TOO_BIG and length > MIN_CHUNK_SIZE:
+            # GHCR names its limit ("exceeds the maximum permissible limit of 4.00MiB");
+            # without a number, halving converges in a few requests.
+            limit = limit_in_message(str(error)) or length // 2
+            limit = min(limit, length // 2) if limit >= length else limit
+            capped = self.limits.cap_chunks(registry, limit)
+            log.info(
+                "%s refused a %d-byte chunk (%s); sending chunks of at most %s bytes",
+                registry.host,
+                length,
+                error.status,
+                capped.max_chunk,
+            )
+            return "smaller chunks"
+        if error.status in _NO_CHUNKS:
+            self.limits.no_chunks(registry)
+            log.info(
+                "%s refused a chunk (%s); uploading each blob in one request", registry.host, error
+            )
+            return "no chunks"
+        return None
 
     def _resume(self, reader: BinaryIO, error: BaseException) -> None:
         """After a failed chunk: go on from what the registry holds, or start a new session."""
@@ -350,11 +434,9 @@ class BlobUpload:
         :return: where to go on from, or ``None`` when the session no longer exists.
         """
         try:
-            response = self.transport.request(
-                self._registry,
+            response = self.session.request(
                 "GET",
                 self.location,
-                scopes=self._scopes,
                 expected=(204,),
                 what="check upload progress",
             )
@@ -376,11 +458,9 @@ class BlobUpload:
         measured = hasher.digest()
         if blob.digest is not None:
             hasher.verify(blob.digest, blob.describe())
-        self.transport.request(
-            self._registry,
+        self.session.request(
             "PUT",
             with_query(self.location, digest=str(measured)),
-            scopes=self._scopes,
             headers={"Content-Length": "0"},
             body=b"",
             expected=(201, 204),

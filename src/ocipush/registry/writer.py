@@ -3,19 +3,21 @@
 Order is what keeps a registry consistent: every blob an image references is in place before
 its manifest is put, every child before its index, and the tag last. A push that fails at
 any point therefore leaves the tag where it was. Each blob goes up as one
-:class:`~ocipush.registry.upload.BlobUpload`; a manifest with a subject is made findable by
-:mod:`ocipush.registry.attach`; the state of one call is a :class:`~ocipush.registry.run.PushRun`.
+:class:`~ocipush.registry.upload.BlobUpload`; each manifest goes up through
+:func:`~ocipush.registry.manifests.put_manifest` (which makes one with a subject findable);
+the state of one call is a :class:`~ocipush.registry.run.PushRun`, holding the session of
+each target repository.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ocipush.errors import (
-    ManifestError,
     OcipushError,
     PushInterruptedError,
 )
@@ -25,13 +27,14 @@ from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.model import Descriptor, Index, Manifest
 from ocipush.oci.policy import BlobPolicy
 from ocipush.oci.reference import Reference, Registry, Repository
-from ocipush.registry.attach import update_referrers
 from ocipush.registry.delete import Deleted, delete_reference
-from ocipush.registry.keychain import Keychain
+from ocipush.registry.limits import UploadLimits
+from ocipush.registry.manifests import put_manifest
 from ocipush.registry.progress import ProgressCallback
 from ocipush.registry.retry import RetryPolicy
-from ocipush.registry.run import PushResult, PushRun, head_manifest_digest, manifests_path
-from ocipush.registry.transport import Timeouts, Transport
+from ocipush.registry.run import PushResult, PushRun, head_manifest_digest
+from ocipush.registry.session import PULL, PUSH, Access
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.upload import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CHUNK_THRESHOLD,
@@ -40,7 +43,7 @@ from ocipush.registry.upload import (
     blob_exists,
 )
 
-__all__ = ["Deleted", "PushResult", "Writer", "token_scopes"]
+__all__ = ["Deleted", "PushResult", "Writer", "token_access", "token_scopes"]
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +52,34 @@ def _names(refs: Sequence[Reference]) -> str:
     return ", ".join(str(ref) for ref in refs)
 
 
-def token_scopes(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[str]]:
+def token_access(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[Access]]:
     """Per registry: push+pull on each target repository first, then pull on mount sources.
 
     Some registries read only the first scope, so the push scopes lead.
 
     :param blobs: the blobs going to each target repository.
     """
-    scopes_by_registry: dict[Registry, list[str]] = {}
+    by_registry: dict[Registry, list[Access]] = {}
     for repository, repo_blobs in blobs.items():
-        scopes = scopes_by_registry.setdefault(repository.registry, [])
-        push_scope = repository.scope("pull,push")
-        if push_scope not in scopes:
-            scopes.insert(sum(s.endswith(":pull,push") for s in scopes), push_scope)
+        accesses = by_registry.setdefault(repository.registry, [])
+        push = Access(repository, PUSH)
+        if push not in accesses:
+            accesses.insert(sum(a.actions == PUSH for a in accesses), push)
         for blob in repo_blobs:
             source = blob.mount_source
             if source and source.registry == repository.registry and source != repository:
-                pull = source.scope("pull")
-                if pull not in scopes:
-                    scopes.append(pull)
-    return scopes_by_registry
+                pull = Access(source, PULL)
+                if pull not in accesses:
+                    accesses.append(pull)
+    return by_registry
+
+
+def token_scopes(blobs: Mapping[Repository, Sequence[Blob]]) -> dict[Registry, list[str]]:
+    """:func:`token_access` as the scope strings a token request names, for plans."""
+    return {
+        registry: [access.scope for access in accesses]
+        for registry, accesses in token_access(blobs).items()
+    }
 
 
 @dataclass
@@ -109,16 +120,21 @@ def _streams(item: Taggable) -> bool:
 class Writer:
     """Pushes images, indexes, blobs and tags to registries.
 
-    :param transport: shares connections and credentials between writers; one is made
-        from ``keychain``, ``insecure``, ``jobs`` and ``timeouts`` when not given.
+    :param transport: the registry client (made from one
+        :class:`~ocipush.registry.transport.ConnectionOptions`), sharing connections and
+        credentials between writers; by default anonymous with the default options.
     :param jobs: how many blobs (and index children) go up at once.
     :param allow_nondistributable_artifacts: upload foreign/nondistributable layers too.
     :param chunk_threshold: blobs larger than this are sent in resumable chunks
         (``None`` disables chunking).
     :param chunk_size: the size of those chunks.
+    :param hash_known_digests: hash the bytes of a blob whose digest is declared as they
+        are sent, and refuse to commit other bytes; off, only their count is checked and
+        the registry's check of the digest on the commit PUT is relied upon. Blobs of
+        unknown digest (streamed layers) are always hashed.
     :param retry: how a whole blob upload (and a tag PUT) is retried after a temporary
         failure; by default the transport's policy, which also repeats each idempotent
-        request on its own (``Transport(retry=...)``).
+        request on its own (``ConnectionOptions.retry``).
     :param progress: called with a :class:`~ocipush.registry.progress.ProgressUpdate` on
         every change.
     """
@@ -127,31 +143,29 @@ class Writer:
         self,
         transport: Transport | None = None,
         *,
-        keychain: Keychain | None = None,
-        insecure: Sequence[str] = (),
         jobs: int = 4,
-        timeouts: Timeouts = Timeouts(),
         allow_nondistributable_artifacts: bool = False,
         chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        hash_known_digests: bool = True,
         retry: RetryPolicy | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.transport = transport or Transport(
-            keychain=keychain,
-            insecure=insecure,
-            jobs=jobs,
-            timeouts=timeouts,
-            retry=retry or RetryPolicy(),
+            ConnectionOptions(retry=retry or RetryPolicy()), jobs=jobs
         )
         self.jobs = jobs
         self.allow_nondistributable = allow_nondistributable_artifacts
         #: What happens to each blob; targets' plans ask the same policy.
         self.policy = BlobPolicy(allow_nondistributable_artifacts)
         self.retry = retry or self.transport.retry
-        self.upload_options = UploadOptions(chunk_threshold, chunk_size, self.retry)
+        self.upload_options = UploadOptions(
+            chunk_threshold, chunk_size, self.retry, hash_known_digests
+        )
+        #: What each registry accepts for uploads, learnt from its answers.
+        self.upload_limits = UploadLimits()
         self.progress = progress
         #: The outcome of the last call, for summaries.
         self.last_result = PushResult()
@@ -201,7 +215,7 @@ class Writer:
         push = PushRun(jobs=self.jobs, progress=self.progress)
         self.last_result = push.result
         try:
-            self._prepare_scopes(push, {repository: [blob]})
+            self._open_sessions(push, {repository: [blob]})
             push.run_all([self._submit_blob(push, repository, blob)])
             return blob.descriptor()
         finally:
@@ -219,8 +233,8 @@ class Writer:
         push = PushRun(jobs=self.jobs, progress=self.progress)
         self.last_result = push.result
         try:
-            self._prepare_scopes(push, {ref.repository: []})
-            return self._put_manifest(push, ref.repository, ref.identifier, document)
+            self._open_sessions(push, {ref.repository: []})
+            return put_manifest(push, ref.repository, ref.identifier, document, self.retry)
         finally:
             push.close()
 
@@ -229,7 +243,7 @@ class Writer:
 
         :param size: the blob's size, which the registry's answer must match.
         """
-        return blob_exists(self.transport, repository, digest, size, [repository.scope("pull")])
+        return blob_exists(self.transport.session(repository), digest, size)
 
     def delete(self, ref: Reference, *, force: bool = False) -> Deleted:
         """Delete what ``ref`` names: only the tag where the registry can, else the manifest
@@ -244,10 +258,11 @@ class Writer:
         blobs_by_repo: dict[Repository, list[Blob]] = {}
         for items in stages:
             for ref, item in items.items():
+                blobs_by_repo.setdefault(ref.repository, [])
                 for node in _tree_nodes(ref.repository, item):
                     if isinstance(node.item, Image):
                         blobs_by_repo.setdefault(node.repository, []).extend(node.item.layers)
-        self._prepare_scopes(push, blobs_by_repo)
+        self._open_sessions(push, blobs_by_repo)
         tags = [ref for items in stages for ref in items if ref.digest is None and ref.tag]
         in_place = self._tags_in_place(push, stages)
         try:
@@ -275,8 +290,8 @@ class Writer:
                 elif ref.digest is None and ref.tag is not None:
                     push.tagging = True
                     try:
-                        descriptor = self._put_manifest(
-                            push, ref.repository, ref.tag, document, first_put=False
+                        descriptor = put_manifest(
+                            push, ref.repository, ref.tag, document, self.retry, first_put=False
                         )
                     except OcipushError as error:
                         moved = tags[: tags.index(ref)]
@@ -308,8 +323,7 @@ class Writer:
 
         def check(ref: Reference, item: Taggable) -> None:
             assert ref.tag is not None
-            scopes = push.scopes[ref.registry]
-            current = head_manifest_digest(self.transport, ref.repository, ref.tag, scopes)
+            current = head_manifest_digest(push.sessions[ref.repository], ref.tag)
             if current == manifest_of(item).digest:
                 with push.lock:
                     in_place.add(ref)
@@ -349,17 +363,20 @@ class Writer:
                 if isinstance(node.item, Image) and node.item in streaming
             ]
         )
+        denied = functools.partial(self._upload_denied_blobs, push)
         # Phase 3: children by digest, deepest first, each level in parallel.
         for height in sorted({n.height for n in todo if n.height > 0}):
             level = [n for n in todo if n.height == height]
             push.run_all(
                 [
                     push.executor.submit(
-                        self._put_manifest,
+                        put_manifest,
                         push,
                         n.repository,
                         str(manifest_of(n.item).digest),
                         manifest_of(n.item),
+                        self.retry,
+                        missing_blobs=denied,
                     )
                     for n in level
                 ]
@@ -370,15 +387,27 @@ class Writer:
         for ref, item in items.items():
             document = manifest_of(item)
             if (ref.repository, document.digest) not in put_by_digest:
-                self._put_manifest(push, ref.repository, str(document.digest), document)
+                put_manifest(
+                    push,
+                    ref.repository,
+                    str(document.digest),
+                    document,
+                    self.retry,
+                    missing_blobs=denied,
+                )
                 put_by_digest.add((ref.repository, document.digest))
 
-    def _prepare_scopes(self, push: PushRun, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
-        """Compute the token scopes and fetch the tokens once, before any body is streamed."""
-        push.scopes = token_scopes(blobs)
-        for registry, scopes in push.scopes.items():
-            # The ping and the token requests are repeated by the transport's retry layer.
-            self.transport.prepare(registry, scopes)
+    def _open_sessions(self, push: PushRun, blobs: Mapping[Repository, Sequence[Blob]]) -> None:
+        """Open a session per target repository and fetch its token, before any body is
+        streamed. Each session's token also carries the rest of the registry's scopes, so
+        the sessions sharing credentials share one token."""
+        for accesses in token_access(blobs).values():
+            for access in accesses:
+                if access.actions == PUSH:
+                    session = self.transport.session(access.repository, PUSH, also=accesses)
+                    push.sessions[access.repository] = session
+                    # The ping and the token requests are repeated by the retry layer.
+                    session.prepare()
 
     def _existing_manifests(
         self, push: PushRun, nodes: Sequence[_Node]
@@ -393,8 +422,7 @@ class Writer:
 
         def check(node: _Node) -> None:
             digest = manifest_of(node.item).digest
-            scopes = push.scopes[node.repository.registry]
-            if head_manifest_digest(self.transport, node.repository, str(digest), scopes) == digest:
+            if head_manifest_digest(push.sessions[node.repository], str(digest)) == digest:
                 with push.lock:
                     present.add((node.repository, id(node.item)))
 
@@ -425,76 +453,49 @@ class Writer:
                 return done
             push.tracker.add_total(blob.size or 0)
             push.blobs[key] = blob
-            upload = BlobUpload(
-                self.transport, push, repository, blob, self.upload_options, self.policy
-            )
+            upload = self._blob_upload(push, repository, blob)
             future = push.executor.submit(upload)
             push.blob_tasks[key] = future
             return future
 
-    # -- manifests ------------------------------------------------------------------------
-
-    def _put_manifest(
-        self,
-        push: PushRun,
-        repository: Repository,
-        identifier: str,
-        document: Manifest | Index,
-        *,
-        first_put: bool = True,
-    ) -> Descriptor:
-        """PUT ``document`` at ``identifier``; ``first_put=False`` for more tags of a
-        manifest already put, which count no progress and leave the referrers alone."""
-        registry = repository.registry
-        scopes = push.scopes[registry]
-        if first_put:
-            push.tracker.add_total(len(document.raw))
-        where = (
-            f"{repository.name}:{identifier}"
-            if ":" not in identifier
-            else (f"{repository.name}@{identifier}")
+    def _blob_upload(self, push: PushRun, repository: Repository, blob: Blob) -> BlobUpload:
+        return BlobUpload(
+            push.sessions[repository],
+            push,
+            blob,
+            self.upload_options,
+            self.policy,
+            self.upload_limits,
         )
 
-        def put() -> str | None:
-            response = self.transport.request(
-                registry,
-                "PUT",
-                manifests_path(repository, identifier),
-                scopes=scopes,
-                headers={"Content-Type": document.media_type},
-                body=document.raw,
-                expected=(200, 201),
-                what=f"put manifest {where}",
-                idempotent=by_digest,
-            )
-            _verify_put(where, document, response.headers.get("Docker-Content-Digest"))
-            return response.headers.get("OCI-Subject")
+    # -- manifests that name blobs the registry denied having ------------------------------
 
-        # By digest the retry layer repeats the PUT itself; a tag PUT is retried here.
-        by_digest = ":" in identifier
-        subject_header = (
-            put()
-            if by_digest
-            else self.retry.call(put, what=f"put manifest {where}", cancelled=push.cancelled)
-        )
-        if first_put:
-            push.tracker.advance(len(document.raw))
-        descriptor = document.descriptor()
+    def _upload_denied_blobs(
+        self, push: PushRun, repository: Repository, document: Manifest
+    ) -> bool:
+        """After ``MANIFEST_BLOB_UNKNOWN``: upload the blobs of ``document`` that a HEAD
+        called present, and confirm such HEADs from now on (Artifactory, gardener/cc-utils#1752).
+
+        :return: whether any blob went up, so the manifest is worth putting again.
+        """
+        named = {document.config.digest, *(layer.digest for layer in document.layers)}
         with push.lock:
-            push.result.manifests[where] = descriptor
-        log.info("%s: put manifest %s", where, descriptor.digest)
-        if first_put and document.subject is not None and subject_header is None:
-            update_referrers(self.transport, push, repository, document, self.retry)
-        return descriptor
-
-
-def _verify_put(where: str, document: Manifest | Index, header: str | None) -> None:
-    if header and header != str(document.digest):
-        # Manifests go up by digest before any tag, so this is caught on a tag only
-        # when the registry answered the digest PUT and the tag PUT differently.
-        tag_note = "" if "@" in where else "; the tag now points at what it stored"
-        raise ManifestError(
-            where,
-            f"the registry stored the manifest as {header}, but the bytes sent hash to "
-            f"{document.digest}{tag_note}",
+            believed = [
+                blob
+                for (where, digest), blob in push.blobs.items()
+                if where == repository and digest in named and digest in push.result.existing
+            ]
+            for blob in believed:
+                push.result.existing.discard(blob.digest)
+        if not believed:
+            return False
+        log.info(
+            "%s said %d blob(s) exist that it then did not know; uploading them",
+            repository.registry.host,
+            len(believed),
         )
+        self.upload_limits.heads_lie(repository.registry)
+        for blob in believed:
+            push.tracker.take_back(blob.size or 0)
+            self._blob_upload(push, repository, blob)()
+        return True

@@ -152,16 +152,8 @@ def check_target_ref(text: str) -> None:
     if not is_layout_reference(text):
         parse_reference(text)
         return
-    try:
-        layout = parse_layout_reference(text)
-    except LayoutError as exc:
-        # The prefix is there, so an empty path is the only way left to fail.
-        raise InvalidReferenceError(text, "the layout path is empty") from exc
-    tail = text.rpartition(":")[2]
-    # The layout parser reads an invalid tag as part of the path; in configuration a
-    # separator-free tail is far more likely a mistyped tag than a directory name.
-    if layout.tag is None and "/" not in tail and "\\" not in tail:
-        check_tag(tail)
+    # An empty path, an invalid tag or a digest: the layout parser names each.
+    parse_layout_reference(text)
 
 
 def _is_module_path(text: str) -> bool:

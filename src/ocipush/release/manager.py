@@ -332,7 +332,7 @@ def _blame(plugin_name: str, hook_name: str) -> Iterator[None]:
     except OcipushError:
         raise
     except Exception as error:
-        log.debug("plugin %s failed in %s", plugin_name, hook_name, exc_info=True)
+        # No traceback logged here: the front end shows it, with this cause, at -vv.
         raise PluginError(
             f"plugin {plugin_name!r} failed in {hook_name}: {type(error).__name__}: {error}"
         ) from error

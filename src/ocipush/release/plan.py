@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ocipush.oci.blobs import Blob
+from ocipush.oci.blobs import Blob, BytesBlob, DeferredBlob, FileBlob, RemoteBlob
 from ocipush.oci.digest import Digest
 from ocipush.oci.images import Image, ImageIndex, Taggable, manifest_of
 from ocipush.oci.policy import BlobAction
@@ -20,6 +20,7 @@ from ocipush.release.versions import SkippedTag
 
 __all__ = [
     "BlobAction",
+    "BlobSource",
     "Plan",
     "PlannedBlob",
     "PlannedManifest",
@@ -51,11 +52,51 @@ class PushItem:
 
 
 @dataclass(frozen=True)
+class BlobSource:
+    """Where a planned blob's bytes come from; ``plan --json``'s ``source`` object.
+
+    :ivar kind: ``file``, ``bytes`` (made in memory), ``registry`` (another repository),
+        ``stream`` (made while uploading) or ``deferred`` (made just before the push).
+    :ivar description: the same, for people.
+    :ivar path: the file, for ``file``.
+    :ivar repository: the repository holding it, for ``registry``.
+    """
+
+    kind: str
+    description: str
+    path: str | None = None
+    repository: str | None = None
+
+    @classmethod
+    def of(cls, blob: Blob) -> BlobSource:
+        description = blob.describe()
+        if isinstance(blob, FileBlob):
+            return cls("file", description, path=str(blob.path))
+        if isinstance(blob, RemoteBlob):
+            return cls("registry", description, repository=blob.repository.name)
+        if isinstance(blob, DeferredBlob):
+            return cls("deferred", description)
+        if isinstance(blob, BytesBlob):
+            return cls("bytes", description)
+        return cls("stream", description)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"kind": self.kind, "description": self.description}
+        if self.path is not None:
+            data["path"] = self.path
+        if self.repository is not None:
+            data["repository"] = self.repository
+        return data
+
+
+@dataclass(frozen=True)
 class PlannedBlob:
-    digest: str
+    """:ivar digest: ``None`` for a streamed layer, known only after upload."""
+
+    digest: str | None
     size: int
     media_type: str
-    source: str
+    source: BlobSource
     action: BlobAction
     mount_from: str | None = None
 
@@ -64,7 +105,7 @@ class PlannedBlob:
             "digest": self.digest,
             "size": self.size,
             "mediaType": self.media_type,
-            "source": self.source,
+            "source": self.source.to_json(),
             "action": self.action,
         }
         if self.mount_from:
@@ -74,12 +115,17 @@ class PlannedBlob:
 
 @dataclass(frozen=True)
 class PlannedManifest:
-    digest: str
+    """:ivar digest: ``None`` when it names a streamed layer, known only after upload.
+    :ivar role: the item's role; ``index`` for a multi-platform index.
+    :ivar platform: a child image's platform (``linux/arm64``)."""
+
+    digest: str | None
     size: int
     media_type: str
     role: str
     refs: tuple[str, ...]
     subject: str | None = None
+    platform: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -91,6 +137,8 @@ class PlannedManifest:
         }
         if self.subject:
             data["subject"] = self.subject
+        if self.platform:
+            data["platform"] = self.platform
         return data
 
 
@@ -241,9 +289,14 @@ class Plan:
             )
             lines.append(
                 _table(
-                    ["manifest", "role", "refs"],
+                    ["manifest", "role", "platform", "refs"],
                     [
-                        [_short(m.digest), m.role, ", ".join(m.refs) or "(by digest)"]
+                        [
+                            _short(m.digest),
+                            m.role,
+                            m.platform or "-",
+                            ", ".join(m.refs) or "(by digest)",
+                        ]
                         for m in target.manifests
                     ],
                 )
@@ -255,7 +308,9 @@ class Plan:
         return "\n".join(lines)
 
 
-def _short(digest: str) -> str:
+def _short(digest: str | None) -> str:
+    if digest is None:
+        return "(after upload)"
     algorithm, _, encoded = digest.partition(":")
     return f"{algorithm}:{encoded[:12]}" if encoded else digest
 
@@ -308,20 +363,21 @@ def inventory(
                     if key not in blobs:
                         action, source = blob_action(blob)
                         blobs[key] = PlannedBlob(
-                            str(blob.digest) if blob.digest else "(after upload)",
+                            str(blob.digest) if blob.digest else None,
                             blob.size or 0,
                             blob.media_type,
-                            blob.describe(),
+                            BlobSource.of(blob),
                             action,
                             source,
                         )
             streaming = isinstance(node, Image) and node.streaming
             document = None if streaming else manifest_of(node)
             digest = document.digest if document is not None else None
-            role = entry.role if node is entry.item else f"{entry.role} {node.platform or 'child'}"
+            top = node is entry.item
+            role = "index" if top and isinstance(node, ImageIndex) else entry.role
             manifests.append(
                 PlannedManifest(
-                    str(digest) if digest else "(after upload)",
+                    str(digest) if digest else None,
                     len(document.raw) if document is not None else 0,
                     node.media_type,
                     role,
@@ -331,6 +387,7 @@ def inventory(
                     str(document.subject.digest)
                     if document is not None and document.subject
                     else None,
+                    None if top or node.platform is None else str(node.platform),
                 )
             )
     return tuple(blobs.values()), tuple(manifests)

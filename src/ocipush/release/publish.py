@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ocipush.errors import ConfigError, ConfigProblem, InvalidReferenceError, OcipushError
+from ocipush.errors import (
+    AfterPushError,
+    ConfigError,
+    ConfigProblem,
+    InvalidReferenceError,
+    OcipushError,
+)
 from ocipush.oci.blobs import DeferredBlob
 from ocipush.oci.images import Image, ImageIndex
 from ocipush.oci.localrefs import LOCAL_PREFIXES, split_local_tag
@@ -270,7 +276,10 @@ def execute(
             raise OcipushError(f"target {target_plan.target}: the plan has no executor for it")
         log.info("publishing to %s", target_plan.target)
         results.append(target_plan.executor.push(target_plan, progress=progress))
-    manager.after_push(results, project)
+    try:
+        manager.after_push(results, project)
+    except OcipushError as error:
+        raise AfterPushError(results, error) from error
     return results
 
 

@@ -18,7 +18,7 @@ from ocipush.oci.blobs import BytesBlob, FileBlob
 from ocipush.oci.images import Image
 from ocipush.oci.layers import LayerEntry, build_layer, entries_from_directory
 from ocipush.oci.reference import parse_reference
-from ocipush.registry.transport import Transport
+from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.writer import Writer
 from ocipush.testing.registry import tail_of_file
 
@@ -164,6 +164,6 @@ def push_base_image(registry_host: str, repo: str, layer: FileBlob) -> str:
         layers=[layer],
         config=BytesBlob(json.dumps(config, sort_keys=True).encode(), mt.OCI_CONFIG),
     )
-    writer = Writer(Transport(proxies={}))
+    writer = Writer(Transport(ConnectionOptions(proxies={})))
     descriptor = writer.write(parse_reference(f"{registry_host}/{repo}:{DEBIAN_SUITE}"), image)
     return f"{registry_host}/{repo}@{descriptor.digest}"
