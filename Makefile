@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := docker-registry skopeo umoci apache2-utils debootstrap podman
-APT_TOOLS := /usr/bin/docker-registry /usr/bin/skopeo /usr/bin/umoci /usr/bin/htpasswd /usr/sbin/debootstrap /usr/bin/podman
+APT_PACKAGES := docker-registry skopeo umoci apache2-utils debootstrap podman pigz
+APT_TOOLS := /usr/bin/docker-registry /usr/bin/skopeo /usr/bin/umoci /usr/bin/htpasswd /usr/sbin/debootstrap /usr/bin/podman /usr/bin/pigz
 
 .PHONY: test demo lint typecheck pytest bench system-deps clean
 

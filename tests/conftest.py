@@ -42,6 +42,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.registry)
 
 
+@pytest.fixture(autouse=True)
+def _user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own user cache (``$XDG_CACHE_HOME``: ocipush's layer cache), so no
+    test sees another's layers or the developer's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture(scope="session")
 def registry(local_registry: LocalRegistry) -> LocalRegistry:
     """The plain HTTP registry every test shares; pair it with ``repo_name``."""

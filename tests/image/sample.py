@@ -7,10 +7,13 @@ are built with hatchling's PEP 517 hook in a subprocess (fast, and reproducible 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from support.images import make_tar_gz_layer
 __all__ = [
     "APP_NAME",
     "build_wheel",
+    "make_tiny_wheel",
     "make_wheelhouse",
     "push_fake_base",
     "use_wheelhouse",
@@ -92,6 +96,45 @@ def write_greetlib(root: Path, *, version: str = "1.0") -> Path:
         )
     )
     return root
+
+
+def make_tiny_wheel(
+    directory: Path,
+    name: str,
+    version: str,
+    files: Mapping[str, bytes],
+    *,
+    scripts: Mapping[str, str] | None = None,
+    requires: tuple[str, ...] = (),
+) -> Path:
+    """A pure-Python wheel written directly (no build backend: tests make dozens of them),
+    holding ``files`` (paths in site-packages) and console ``scripts``; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    normal = name.replace("-", "_")
+    info = f"{normal}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n"
+    metadata += "License-Expression: MIT\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    contents = {
+        **files,
+        f"{info}/METADATA": metadata.encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    if scripts:
+        lines = "".join(f"{k} = {v}\n" for k, v in scripts.items())
+        contents[f"{info}/entry_points.txt"] = f"[console_scripts]\n{lines}".encode()
+    record = []
+    for path, data in contents.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    contents[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = directory / f"{normal}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in contents.items():
+            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data)
+    return wheel
 
 
 def make_wheelhouse(directory: Path) -> Path:

@@ -101,7 +101,10 @@ def test_plan_lists_layers_with_sizes_and_what_the_target_has(
     assert [b["action"] for b in before] == ["mount", *["upload"] * 6]
     assert all(b["size"] > 0 for b in before)
     assert before[0]["source"]["kind"] == "registry"
-    assert "dependencies for linux/amd64 (1 distributions)" in before[1]["source"]["description"]
+    # Each dependency layer names its distribution and version.
+    assert before[1]["source"]["description"].startswith(
+        "dependency greetlib 1.0 for Python 3.11 ["
+    )
     _push(capsys, root, target)
     code = main(["plan", "--check", "--project", str(root), "--target", target])
     table = capsys.readouterr().out

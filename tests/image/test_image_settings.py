@@ -61,8 +61,8 @@ def test_every_problem_is_reported_with_its_key_path_in_the_one_reader_style():
     assert settings is None
     assert problems == [
         "tool.ocipush.image.colour: unknown key — known keys are annotations, base, cmd, "
-        "compile-bytecode, entrypoint, env, gid, labels, platforms, ports, python, "
-        "requirements, resolver, site-packages, uid, user, volumes, workdir",
+        "compile-bytecode, dependency-layers, entrypoint, env, gid, labels, platforms, ports, "
+        "python, requirements, resolver, site-packages, uid, user, volumes, workdir",
         'tool.ocipush.image.platforms[0]: "linux" — expected os/architecture[/variant], e.g. '
         "linux/arm64",
         'tool.ocipush.image.entrypoint: [] — name the program to run, e.g. ["/usr/local/bin/app"]',
@@ -89,4 +89,16 @@ def test_resolver_is_pip_or_uv_and_bytecode_a_boolean():
     assert problems == [
         "tool.ocipush.image.compile-bytecode: expected a boolean, got a string",
         'tool.ocipush.image.resolver: "poetry" — expected "pip" or "uv"',
+    ]
+
+
+def test_dependency_layers_is_auto_or_single():
+    assert _messages({"base": "scratch"})[0].dependency_layers == "auto"
+    assert _messages({"base": "scratch", "dependency-layers": "single"})[0].dependency_layers == (
+        "single"
+    )
+    settings, problems = _messages({"base": "scratch", "dependency-layers": "per-package"})
+    assert settings is None
+    assert problems == [
+        'tool.ocipush.image.dependency-layers: "per-package" — expected "auto" or "single"'
     ]

@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import pytest
 
 from image.sample import (
     build_wheel,
+    make_tiny_wheel,
     make_wheelhouse,
     push_fake_base,
     use_wheelhouse,
@@ -38,6 +38,7 @@ from image.sample import (
     write_greetlib,
 )
 from ocipush.cli import main
+from ocipush.image.layer_cache import LayerCache
 from ocipush.release.config import TargetConfig
 from ocipush.release.publish import execute, make_plan, open_project
 from ocipush.testing import DEBIAN_PYTHON as PYTHON
@@ -302,6 +303,56 @@ def test_the_image_loaded_into_an_engine_runs_from_there(
     assert (result.returncode, result.stdout) == (0, "Hello from hello-app\n"), result.stderr
 
 
+# -- one layer per dependency -----------------------------------------------------------------
+
+
+def _tree(rootfs: Path) -> dict[str, tuple[int, str]]:
+    """Every path of an unpacked image → (mode, content digest or link target)."""
+    found = {}
+    for path in sorted(rootfs.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            what = "-> " + os.readlink(path)
+        elif path.is_file():
+            what = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            what = ""
+        found[str(path.relative_to(rootfs))] = (info.st_mode, what)
+    return found
+
+
+def test_auto_and_single_dependency_layers_unpack_to_the_same_tree(
+    registry, repo_name, debian_base, wheelhouse, tmp_path, capsys, monkeypatch
+):
+    """Two distributions share a namespace package (``acme``) and ``/usr/bin``, and ship an
+    identical file; one layer each gives the tree one layer for all gives, and it runs."""
+    house = tmp_path / "house"
+    shutil.copytree(wheelhouse, house)
+    for name in ("one", "two"):
+        code = f"def main():\n    print('acme {name}')\n".encode()
+        files = {f"acme/{name}.py": code, "acme/py.typed": b""}
+        make_tiny_wheel(
+            house, f"acme-{name}", "1.0", files, scripts={f"acme-{name}": f"acme.{name}:main"}
+        )
+    use_wheelhouse(monkeypatch, house)
+    trees = {}
+    for mode in ("single", "auto"):
+        settings = {"base": debian_base, "dependency-layers": mode}
+        dependencies = ("greetlib", "acme-one", "acme-two")
+        root = write_app(tmp_path / mode, image=settings, dependencies=dependencies)
+        target = f"{registry.host}/{repo_name}:{mode}"
+        _push(root, target, capsys)
+        layers = _manifest(registry.host, repo_name, mode)["layers"]
+        assert len(layers) == (3 if mode == "single" else 5)  # Debian, deps, app
+        rootfs, runtime = _unpack(target, tmp_path / f"unpacked-{mode}")
+        trees[mode] = _tree(rootfs)
+
+    assert trees["auto"] == trees["single"]
+    assert f"{SITE.lstrip('/')}/acme/one.py" in trees["auto"]
+    assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
+    assert _run(rootfs, runtime, "/usr/bin/acme-two") == "acme two\n"
+
+
 # -- pinned dependency sets ------------------------------------------------------------------
 
 
@@ -388,11 +439,8 @@ def test_resolver_uv_gives_the_same_image_as_pip(
         settings = {"base": debian_base, "resolver": resolver}
         root = write_app(tmp_path / resolver, image=settings, dependencies=("greetlib>=1",))
         planned[resolver] = _planned(root, target, capsys)
-        (record,) = (root / "build" / "ocipush" / "deps").glob("*.json")
-        layer = root / "build" / "ocipush" / "layers" / json.loads(record.read_text())["file"]
-        with tarfile.open(layer) as tar:
-            names = tar.getnames()
-        assert f"{SITE.lstrip('/')}/greetlib-2.0.dist-info/METADATA" in names  # the newest
+        (entry,) = LayerCache.for_user(os.environ).entries()
+        assert entry.label == "dependency greetlib 2.0 for Python 3.11"  # the newest
 
     assert planned["uv"] == planned["pip"]  # same wheels (greetlib 2.0), same layers, same image
 
@@ -425,8 +473,9 @@ def test_reproducible_and_an_app_change_rebuilds_only_the_app_layer(
     assert layers_a == layers_b
 
     _push(second, target, capsys)
-    # The dependency layer now comes from the cache: no wheel is fetched again.
-    shutil.rmtree(second / "build" / "ocipush" / "wheels")
+    # The dependency layer came from the user's layer cache, filled by the first project:
+    # this one never fetched a wheel, and will not.
+    assert not (second / "build" / "ocipush" / "wheels").exists()
     patches_before = sum(r.method == "PATCH" for r in registry.requests())
     write_app(tmp_path / "b", image=settings, dependencies=("greetlib",), message="Hello, v2")
     started = time.monotonic()

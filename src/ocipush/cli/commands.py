@@ -29,6 +29,7 @@ _HANDLERS: dict[str, tuple[str, str]] = {
     "delete": ("registry_commands", "delete"),
     "login": ("registry_commands", "login_command"),
     "logout": ("registry_commands", "logout_command"),
+    "cache": ("cache_command", "cache_command"),
 }
 
 

@@ -123,6 +123,15 @@ COMMANDS: dict[str, Command] = {
         ("ocipush logout ghcr.io",),
         _VERBOSITY,
     ),
+    "cache": Command(
+        "show or clear the dependency-layer cache",
+        "Dependency layers are cached in the user cache directory "
+        "($XDG_CACHE_HOME/ocipush/layers, else ~/.cache/ocipush/layers), shared by every "
+        "project and bounded in size (the least recently used go first). `show` (the default) "
+        "lists them; `clear` deletes them all.",
+        ("ocipush cache", "ocipush cache clear"),
+        _VERBOSITY,
+    ),
 }
 
 #: Common flag dest → how a user spells it, for messages.
@@ -403,6 +412,11 @@ def _add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                 help="ask the registries which blobs they already have (HEAD requests only)",
             )
         _add_project_flags(parser)
+        return
+    if name == "cache":
+        parser.add_argument(
+            "action", nargs="?", choices=("show", "clear"), default="show", help="default: show"
+        )
         return
     if name in ("login", "logout"):
         parser.add_argument("registry", metavar="REGISTRY", help="host[:port], e.g. ghcr.io")

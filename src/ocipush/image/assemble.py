@@ -16,6 +16,7 @@ from pathlib import Path
 from ocipush.image.app import app_layer
 from ocipush.image.base import BaseImage, ResolvedBase
 from ocipush.image.config import build_config, git_revision, project_annotations, timestamp
+from ocipush.image.deplayers import dependency_layers
 from ocipush.image.deps import (
     Dependency,
     dependency_layer,
@@ -25,6 +26,7 @@ from ocipush.image.deps import (
 )
 from ocipush.image.errors import ImageError, MissingWheelError
 from ocipush.image.facts import BuildFacts, BuiltImage
+from ocipush.image.layer_cache import LayerCache
 from ocipush.image.listing import base_files
 from ocipush.image.locks import is_lock, locked_dependencies
 from ocipush.image.python import PythonRuntime, detect_python, environment_of
@@ -168,52 +170,71 @@ class ImageBuilder:
             users = nonroot_layer(files(), cache / "layers", mtime=self.mtime)
             if users is not None:
                 layers.append((users, f"ocipush: user {NONROOT}"))
-        deps, dependencies = self._dependency_layer(platform, runtime)
-        if deps is not None:
-            layers.append((deps, f"ocipush: dependencies for {platform}"))
+        dependencies = self._dependencies(platform, runtime)
+        layers += self._dependency_layers(dependencies, platform, runtime)
         layers.append((self._app_layer(runtime), f"ocipush: {self.wheel.name}"))
         layers += [(blob, f"ocipush: layer {blob.describe()}") for blob in self.extra_layers]
         return _Built(base, runtime, tuple(layers), dependencies)
 
-    def _dependency_layer(
-        self, platform: Platform, runtime: PythonRuntime
-    ) -> tuple[Blob | None, tuple[Dependency, ...]]:
+    def _dependencies(self, platform: Platform, runtime: PythonRuntime) -> tuple[Dependency, ...]:
         settings, project = self.settings, self.project
         if settings.requirements is not None and is_lock(settings.requirements):
-            dependencies = locked_dependencies(
+            return locked_dependencies(
                 project.root / settings.requirements,
                 platform=platform,
                 runtime=runtime,
                 exclude=project.metadata.name,
                 environ=project.environ,
             )
+        if settings.requirements is not None:
+            file = str(project.root / settings.requirements)
+            requirements, lines = ["-r", file], [f"-r {file}"]
+            source, exclude = settings.requirements, None
+        elif wheel_requirements(self.wheel):
+            requirements, lines = [str(self.wheel)], wheel_requirements(self.wheel)
+            source, exclude = self.wheel.name, project.metadata.name
         else:
-            if settings.requirements is not None:
-                file = str(project.root / settings.requirements)
-                requirements, lines = ["-r", file], [f"-r {file}"]
-                source, exclude = settings.requirements, None
-            elif wheel_requirements(self.wheel):
-                requirements, lines = [str(self.wheel)], wheel_requirements(self.wheel)
-                source, exclude = self.wheel.name, project.metadata.name
-            else:
-                return None, ()  # nothing to resolve: spare the pip run
-            if settings.resolver == "uv":
-                dependencies = uv_resolve(
-                    lines,
-                    platform=platform,
-                    runtime=runtime,
-                    environ=project.environ,
-                    source=source,
-                )
-            else:
-                dependencies = resolve_dependencies(
-                    requirements,
-                    platform=platform,
-                    runtime=runtime,
-                    exclude=exclude,
-                    environ=project.environ,
-                    source=source,
-                )
+            return ()  # nothing to resolve: spare the pip run
+        if settings.resolver == "uv":
+            return uv_resolve(
+                lines,
+                platform=platform,
+                runtime=runtime,
+                environ=project.environ,
+                source=source,
+            )
+        return resolve_dependencies(
+            requirements,
+            platform=platform,
+            runtime=runtime,
+            exclude=exclude,
+            environ=project.environ,
+            source=source,
+        )
+
+    def _dependency_layers(
+        self, dependencies: Sequence[Dependency], platform: Platform, runtime: PythonRuntime
+    ) -> list[tuple[Blob, str]]:
+        """The dependency layers with their history lines: one per distribution ("auto"),
+        or all in one ("single")."""
+        settings, project = self.settings, self.project
+        if not dependencies:
+            return []
+        what = f"dependencies for {platform} ({len(dependencies)} distributions)"
+        if settings.dependency_layers == "auto":
+            built = dependency_layers(
+                dependencies,
+                platform=platform,
+                runtime=runtime,
+                cache=LayerCache.for_user(project.environ),
+                wheels_dir=project.cache_dir / "wheels",
+                environ=project.environ,
+                uid=settings.uid,
+                gid=settings.gid,
+                what=what,
+                bytecode=settings.compile_bytecode,
+            )
+            return [(layer.blob, layer.history) for layer in built]
         layer = dependency_layer(
             dependencies,
             platform=platform,
@@ -223,10 +244,10 @@ class ImageBuilder:
             mtime=self.mtime,
             uid=settings.uid,
             gid=settings.gid,
-            what=f"dependencies for {platform} ({len(dependencies)} distributions)",
+            what=what,
             bytecode=settings.compile_bytecode,
         )
-        return layer, dependencies
+        return [] if layer is None else [(layer, f"ocipush: dependencies for {platform}")]
 
     def _app_layer(self, runtime: PythonRuntime) -> Blob:
         # Platforms sharing an interpreter layout share the app layer (a pure wheel).
@@ -250,7 +271,11 @@ class ImageBuilder:
             base_repository=None if reference is None else reference.repository.name,
             base_digest=built.base.digest,
             dependencies=built.dependencies,
-            licenses=dependency_licenses(built.dependencies, self.project.cache_dir),
+            licenses=dependency_licenses(
+                built.dependencies,
+                self.project.cache_dir,
+                LayerCache.for_user(self.project.environ).wheel_license,
+            ),
         )
 
     def _image(self, built: _Built, entrypoint: list[str], annotations: dict[str, str]) -> Image:

@@ -1,4 +1,4 @@
-"""Third-party dependencies: resolved by pip for the image's platform, installed as one layer.
+"""Third-party dependencies: resolved by pip for the image's platform; the single layer.
 
 pip decides *what* (``pip install --dry-run --report`` with ``--platform``,
 ``--python-version`` and ``--only-binary=:all:``, so only wheels for the image qualify). pip
@@ -10,7 +10,9 @@ ocipush decides *where*: each wheel is installed with pypa's ``installer`` into 
 scheme, so console scripts point at the image's interpreter, not at the one running the
 build (which is what ``pip install --target`` would write into them).
 
-The layer is cached by the resolved set (names, versions, wheel hashes) plus everything
+With ``dependency-layers = "single"`` they are installed as one layer (the layer per
+distribution of the default, "auto", is :mod:`ocipush.image.deplayers`'s), cached in the
+project's ``build/ocipush`` by the resolved set (names, versions, wheel hashes) plus everything
 else that shapes its bytes, so an unchanged set is never downloaded or packed again. pip
 reads its usual configuration (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``pip.conf``…).
 """
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,10 @@ from urllib.parse import unquote, urlsplit
 
 from ocipush.image.errors import DependencyError, MissingWheelError
 from ocipush.image.install import LabelledLayer, install_wheels
+from ocipush.image.layer_cache import blob_from_record, blob_record, write_json
 from ocipush.image.python import PythonRuntime
-from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import FileBlob
-from ocipush.oci.digest import Digest, file_digest
+from ocipush.oci.digest import file_digest
 from ocipush.oci.layers import build_layer
 from ocipush.oci.model import Platform
 from ocipush.release.project import metadata_from_wheel
@@ -47,9 +49,13 @@ __all__ = [
     "Dependency",
     "dependency_layer",
     "dependency_licenses",
+    "fetch_wheels",
+    "local_wheel",
     "pip_platform_tags",
+    "pip_target_options",
     "platform_machine",
     "resolve_dependencies",
+    "wheel_license",
     "wheel_requirements",
 ]
 
@@ -135,7 +141,7 @@ def pip_platform_tags(platform: Platform) -> list[str]:
     return tags
 
 
-def _pip_target_options(platform: Platform, runtime: PythonRuntime) -> list[str]:
+def pip_target_options(platform: Platform, runtime: PythonRuntime) -> list[str]:
     options = ["--only-binary=:all:", "--python-version", runtime.version_text]
     for tag in pip_platform_tags(platform):
         options += ["--platform", tag]
@@ -192,7 +198,7 @@ def resolve_dependencies(
                 str(Path(scratch) / "never-written"),
                 "--report",
                 str(report),
-                *_pip_target_options(platform, runtime),
+                *pip_target_options(platform, runtime),
                 *requirements,
             ],
             environ,
@@ -277,31 +283,44 @@ def _cache_key(
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _local_wheel(dependency: Dependency, wheels: Path) -> Path:
+def local_wheel(dependency: Dependency, wheels: Path) -> Path:
     """Where the wheel of ``dependency`` is on this machine: its ``file:`` URL, or the cache."""
     if dependency.url.startswith("file:"):
         return Path(unquote(urlsplit(dependency.url).path))
     return wheels / dependency.filename
 
 
-def dependency_licenses(dependencies: Sequence[Dependency], cache_dir: Path) -> dict[str, str]:
-    """Each dependency's license (``License-Expression``, else ``License``) from its wheel's
-    metadata, by name; wheels no longer on this machine, or without one, are left out."""
+def wheel_license(wheel: Path) -> str | None:
+    """The license of a wheel (``License-Expression``, else ``License``), if it says one."""
+    try:
+        return metadata_from_wheel(wheel).license or None
+    except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
+        return None
+
+
+def dependency_licenses(
+    dependencies: Sequence[Dependency],
+    cache_dir: Path,
+    recorded: Callable[[str], str | None] | None = None,
+) -> dict[str, str]:
+    """Each dependency's license from its wheel's metadata, by name.
+
+    :param recorded: the license noted for a wheel hash when it was built into a cached layer,
+        for wheels no longer (or never) on this machine; those without either are left out.
+    """
     licenses = {}
     for dependency in dependencies:
-        local = _local_wheel(dependency, cache_dir / "wheels")
-        if not local.is_file():
-            continue
-        try:
-            license_text = metadata_from_wheel(local).license
-        except (OSError, ValueError, KeyError, StopIteration, zipfile.BadZipFile):
-            continue
+        local = local_wheel(dependency, cache_dir / "wheels")
+        if local.is_file():
+            license_text = wheel_license(local)
+        else:
+            license_text = recorded(dependency.sha256) if recorded is not None else None
         if license_text:
             licenses[dependency.name] = license_text
     return licenses
 
 
-def _fetch_wheels(
+def fetch_wheels(
     dependencies: Sequence[Dependency],
     wheels: Path,
     target_options: Sequence[str],
@@ -313,7 +332,7 @@ def _fetch_wheels(
     paths: list[Path] = []
     wanted: list[Dependency] = []
     for dependency in dependencies:
-        local = _local_wheel(dependency, wheels)
+        local = local_wheel(dependency, wheels)
         if not (local.is_file() and file_digest(local)[0].encoded == dependency.sha256):
             local = wheels / dependency.filename
             wanted.append(dependency)
@@ -371,8 +390,8 @@ def dependency_layer(
     if cached is not None:
         log.info("%s: dependency layer %s reused from the cache", what, cached.digest)
         return cached
-    options = _pip_target_options(platform, runtime)
-    wheels = _fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
+    options = pip_target_options(platform, runtime)
+    wheels = fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
     with tempfile.TemporaryDirectory(prefix="ocipush-deps-") as staging:
         entries = install_wheels(
             wheels,
@@ -384,32 +403,14 @@ def dependency_layer(
         )
         blob = build_layer(entries, layers, mtime=mtime)
     index.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "file": blob.path.name,
-        "digest": str(blob.digest),
-        "diff_id": str(blob.diff_id),
-        "size": blob.size,
-    }
-    # Written whole, then renamed: a concurrent build never reads half a record.
-    partial = index.with_suffix(".tmp")
-    partial.write_text(json.dumps(record), encoding="utf-8")
-    partial.replace(index)
+    write_json(index, {"file": blob.path.name, **blob_record(blob)})
     return LabelledLayer(blob, what)
 
 
 def _cached_layer(index: Path, layers: Path, what: str) -> FileBlob | None:
     try:
         record = json.loads(index.read_text(encoding="utf-8"))
-        path = layers / record["file"]
-        if path.stat().st_size != record["size"]:
-            return None
-        blob = FileBlob(
-            path,
-            mt.OCI_LAYER,
-            digest=Digest.parse(record["digest"]),
-            size=record["size"],
-            diff_id=Digest.parse(record["diff_id"]),
-        )
-        return LabelledLayer(blob, what)
+        blob = blob_from_record(layers / record["file"], record)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return None if blob is None else LabelledLayer(blob, what)

@@ -4,17 +4,28 @@ pypa's ``installer`` writes each wheel into the image's scheme under a staging r
 console scripts whose shebang is the image's interpreter. Bytecode is compiled only when
 asked (``compile-bytecode``), by an interpreter of the image's Python series
 (:mod:`ocipush.image.bytecode`).
+
+A wheel of moderate size can instead be installed in memory (:func:`install_in_memory`):
+the same ``installer`` run, with its file writes kept as layer entries rather than created on
+disk, which is most of an install's time on a slow file system. The entries are those the
+staging tree would give (same paths, modes, contents, parent folders).
 """
 
 from __future__ import annotations
 
+import io
+import posixpath
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
+from installer.records import Hash, RecordEntry
+from installer.scripts import Script
 from installer.sources import WheelFile
+from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ocipush.image.bytecode import compile_bytecode
 from ocipush.image.errors import ImageError
@@ -22,7 +33,7 @@ from ocipush.image.python import PythonRuntime
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.layers import LayerEntry, entries_from_directory
 
-__all__ = ["LabelledLayer", "install_wheels"]
+__all__ = ["LabelledLayer", "install_in_memory", "install_wheels"]
 
 #: Recorded in each ``.dist-info/INSTALLER``, as pip records "pip".
 INSTALLER_NAME = b"ocipush\n"
@@ -46,6 +57,25 @@ class LabelledLayer(FileBlob):
         return f"{self.label} [{self.path.name}]"
 
 
+def _destination(runtime: PythonRuntime, staging: Path | None) -> SchemeDictionaryDestination:
+    return SchemeDictionaryDestination(
+        runtime.scheme(),
+        interpreter=runtime.interpreter,
+        script_kind="posix",
+        destdir=None if staging is None else str(staging),
+        # Two distributions may ship the same file (namespace packages); pip keeps the last.
+        overwrite_existing=True,
+    )
+
+
+def _install(wheel: Path, destination: SchemeDictionaryDestination) -> None:
+    try:
+        with WheelFile.open(wheel) as source:
+            install(source, destination, {"INSTALLER": INSTALLER_NAME})
+    except (InstallerError, ValueError, OSError) as error:
+        raise ImageError(f"{wheel.name}: cannot be installed into the image: {error}") from None
+
+
 def install_wheels(
     wheels: Sequence[Path],
     runtime: PythonRuntime,
@@ -62,20 +92,9 @@ def install_wheels(
 
     :return: the layer entries of everything installed, owned by ``uid``/``gid``.
     """
-    destination = SchemeDictionaryDestination(
-        runtime.scheme(),
-        interpreter=runtime.interpreter,
-        script_kind="posix",
-        destdir=str(staging),
-        # Two distributions may ship the same file (namespace packages); pip keeps the last.
-        overwrite_existing=True,
-    )
+    destination = _destination(runtime, staging)
     for wheel in wheels:
-        try:
-            with WheelFile.open(wheel) as source:
-                install(source, destination, {"INSTALLER": INSTALLER_NAME})
-        except (InstallerError, ValueError, OSError) as error:
-            raise ImageError(f"{wheel.name}: cannot be installed into the image: {error}") from None
+        _install(wheel, destination)
     if bytecode is not None:
         compile_bytecode(staging, runtime, bytecode)
     return [
@@ -84,3 +103,52 @@ def install_wheels(
         # The staging root stands for "/", which the base already has.
         if entry.path != "/"
     ]
+
+
+class _MemoryDestination(SchemeDictionaryDestination):
+    """installer's scheme destination with each file kept in :attr:`files` (image path →
+    content, executable) instead of written: the one place where it touches the disk."""
+
+    def __init__(self, runtime: PythonRuntime) -> None:
+        base = _destination(runtime, None)
+        super().__init__(
+            base.scheme_dict,
+            interpreter=base.interpreter,
+            script_kind=base.script_kind,
+            overwrite_existing=True,
+        )
+        self.files: dict[str, tuple[bytes, bool]] = {}
+
+    def write_to_fs(
+        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        root = self.scheme_dict[scheme]
+        target = posixpath.normpath(posixpath.join(root, path))
+        if not target.startswith(root.rstrip("/") + "/"):
+            raise ValueError(f"Attempting to write {path} outside of the target directory")
+        content = io.BytesIO()
+        digest, size = copyfileobj_with_hashing(stream, content, self.hash_algorithm)
+        self.files[target] = (content.getvalue(), is_executable)
+        return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        script_name, data = Script(name, module, attr, section).generate(  # type: ignore[arg-type]
+            self.interpreter, self.script_kind
+        )
+        return self.write_to_fs(Scheme("scripts"), script_name, io.BytesIO(data), True)
+
+
+def install_in_memory(
+    wheel: Path, runtime: PythonRuntime, *, uid: int, gid: int
+) -> list[LayerEntry]:
+    """The layer entries of ``wheel`` installed for ``runtime`` (no bytecode), made in memory:
+    the files with their content, and every folder leading to them."""
+    destination = _MemoryDestination(runtime)
+    _install(wheel, destination)
+    entries = [
+        LayerEntry(path, None, 0o755 if executable else 0o644, uid, gid, data=data)
+        for path, (data, executable) in destination.files.items()
+    ]
+    folders = {str(parent) for path in destination.files for parent in PurePosixPath(path).parents}
+    folders.discard("/")
+    return [*(LayerEntry(d, None, 0o755, uid, gid) for d in sorted(folders)), *entries]

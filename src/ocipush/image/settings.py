@@ -17,6 +17,7 @@ from ocipush.release.distributions import Distribution
 from ocipush.release.reader import ConfigReader, quote
 
 __all__ = [
+    "DEPENDENCY_LAYERS",
     "RESOLVERS",
     "SCRATCH",
     "ImageSettings",
@@ -29,6 +30,9 @@ SCRATCH = "scratch"
 
 #: The values ``resolver`` takes; pip, the first, is the default.
 RESOLVERS = ("pip", "uv")
+#: The values ``dependency-layers`` takes; "auto" (one layer per distribution), the first,
+#: is the default.
+DEPENDENCY_LAYERS = ("auto", "single")
 _ROOT = "tool.ocipush.image"
 _PORT = re.compile(r"(?P<number>[0-9]{1,5})(?:/(?P<protocol>tcp|udp|sctp))?")
 _KEYS = (
@@ -50,6 +54,7 @@ _KEYS = (
     "gid",
     "compile-bytecode",
     "resolver",
+    "dependency-layers",
 )
 
 
@@ -88,6 +93,7 @@ class ImageSettings:
     gid: int = 0
     compile_bytecode: bool = False
     resolver: str = RESOLVERS[0]
+    dependency_layers: str = DEPENDENCY_LAYERS[0]
 
     def needed_distributions(self) -> frozenset[Distribution]:
         """The image installs the project's wheel."""
@@ -184,6 +190,8 @@ def read_image_settings(table: ConfigReader) -> ImageSettings:
         gid=table.integer("gid", minimum=0, maximum=_MAX_ID) or 0,
         compile_bytecode=table.boolean("compile-bytecode"),
         resolver=table.choice("resolver", RESOLVERS) or RESOLVERS[0],
+        dependency_layers=table.choice("dependency-layers", DEPENDENCY_LAYERS)
+        or DEPENDENCY_LAYERS[0],
     )
     if len(set(settings.platforms)) != len(settings.platforms):
         table.report("platforms", "lists a platform twice; name each once")

@@ -7,12 +7,15 @@ digests (compressed and uncompressed) are computed, so it is never held in memor
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -21,6 +24,7 @@ from ocipush.errors import BlobError
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.digest import Hasher
+from ocipush.oci.pgzip import ParallelGzipWriter
 from ocipush.release.sources import SourceFile, glob_regex
 
 __all__ = [
@@ -47,9 +51,10 @@ class LayerEntry:
     """One path in the layer.
 
     :ivar path: where it lands in the image, absolute (``/srv/static/app.css``).
-    :ivar source: the file to copy; ``None`` for a directory.
+    :ivar source: the file to copy; ``None`` for a directory (or content given as ``data``).
     :ivar mode: permission bits.
     :ivar link: a symlink target instead of content.
+    :ivar data: the file's content, when it was made in memory rather than on disk.
     """
 
     path: str
@@ -58,6 +63,7 @@ class LayerEntry:
     uid: int = 0
     gid: int = 0
     link: str | None = None
+    data: bytes | None = None
 
 
 class _Sink(Protocol):
@@ -173,11 +179,16 @@ def build_layer(
     mtime: int = 0,
     media_type: str = mt.OCI_LAYER,
     annotations: dict[str, str] | None = None,
+    compressor: Executor | None = None,
 ) -> FileBlob:
     """Write a reproducible tar+gzip layer of ``entries`` into ``directory``.
 
     The file is named by its digest, so building the same layer twice reuses the file.
     Returns a blob with ``digest``, ``size`` and ``diff_id`` known.
+
+    :param compressor: deflate in blocks on these threads
+        (:class:`~ocipush.oci.pgzip.ParallelGzipWriter`: other bytes than one stream, the
+        same for any number of threads); ``None``: one gzip stream.
     """
     directory.mkdir(parents=True, exist_ok=True)
     unique = {layer_path(entry.path): entry for entry in entries}
@@ -186,9 +197,7 @@ def build_layer(
     try:
         with os.fdopen(handle, "wb") as raw:
             compressed = _HashingWriter(raw)
-            with gzip.GzipFile(
-                filename="", mode="wb", fileobj=compressed, compresslevel=COMPRESS_LEVEL, mtime=0
-            ) as gz:
+            with _gzip_stream(compressed, compressor) as gz:
                 uncompressed = _HashingWriter(gz)
                 with tarfile.open(
                     fileobj=uncompressed, mode="w|", format=tarfile.PAX_FORMAT
@@ -211,6 +220,19 @@ def build_layer(
     )
 
 
+@contextlib.contextmanager
+def _gzip_stream(sink: _HashingWriter, compressor: Executor | None) -> Iterator[_Sink]:
+    if compressor is None:
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=sink, compresslevel=COMPRESS_LEVEL, mtime=0
+        ) as gz:
+            yield gz
+        return
+    parallel = ParallelGzipWriter(sink, compressor, level=COMPRESS_LEVEL)
+    yield parallel
+    parallel.close()
+
+
 def _add(tar: tarfile.TarFile, entry: LayerEntry, mtime: int) -> None:
     info = tarfile.TarInfo(layer_path(entry.path).lstrip("/"))
     info.mode = entry.mode
@@ -221,6 +243,9 @@ def _add(tar: tarfile.TarFile, entry: LayerEntry, mtime: int) -> None:
         info.type = tarfile.SYMTYPE
         info.linkname = entry.link
         tar.addfile(info)
+    elif entry.data is not None:
+        info.size = len(entry.data)
+        tar.addfile(info, io.BytesIO(entry.data))
     elif entry.source is None:
         info.type = tarfile.DIRTYPE
         tar.addfile(info)

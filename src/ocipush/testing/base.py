@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocipush.errors import OcipushError
+from ocipush.image.layer_cache import blob_from_record, blob_record, write_json
 from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import BytesBlob, FileBlob
-from ocipush.oci.digest import Digest
 from ocipush.oci.images import Image
 from ocipush.oci.layers import LayerEntry, build_layer, entries_from_directory
 from ocipush.oci.reference import parse_reference
@@ -65,16 +65,7 @@ def _cached_layer(directory: Path) -> FileBlob | None:
     record_path = directory / "layer.json"
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        path = directory / record["file"]
-        if not path.is_file() or path.stat().st_size != record["size"]:
-            return None
-        return FileBlob(
-            path,
-            mt.OCI_LAYER,
-            digest=Digest.parse(record["digest"]),
-            size=record["size"],
-            diff_id=Digest.parse(record["diff_id"]),
-        )
+        return blob_from_record(directory / record["file"], record)
     except (OSError, ValueError, KeyError, TypeError):
         # Absent, or left half-written by an interrupted run: build it again.
         return None
@@ -143,16 +134,8 @@ def debian_base_layer(cache_dir: Path | None = None) -> FileBlob:
         blob = build_layer(entries, directory)
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
-    record = {
-        "file": blob.path.name,
-        "digest": str(blob.digest),
-        "diff_id": str(blob.diff_id),
-        "size": blob.size,
-    }
     # Written last and renamed into place: a record always names a complete layer file.
-    partial = directory / "layer.json.partial"
-    partial.write_text(json.dumps(record), encoding="utf-8")
-    partial.replace(directory / "layer.json")
+    write_json(directory / "layer.json", {"file": blob.path.name, **blob_record(blob)})
     return blob
 
 
