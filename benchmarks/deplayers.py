@@ -167,7 +167,8 @@ def main() -> int:
         for name, times in rows.items():
             median = statistics.median(wall for wall, _ in times)
             cpu = statistics.median(used for _, used in times)
-            print(f"| {name} | {median:.2f} | {median / pigz:.2f} | {cpu:.2f} |")
+            cell = name.replace("|", "\\|")  # a pipe in a row name would split its cell
+            print(f"| {cell} | {median:.2f} | {median / pigz:.2f} | {cpu:.2f} |")
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import posixpath
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from installer import install
@@ -149,6 +149,12 @@ def install_in_memory(
         LayerEntry(path, None, 0o755 if executable else 0o644, uid, gid, data=data)
         for path, (data, executable) in destination.files.items()
     ]
-    folders = {str(parent) for path in destination.files for parent in PurePosixPath(path).parents}
-    folders.discard("/")
+    folders: set[str] = set()
+    for path in destination.files:
+        # String walk up to the first folder already seen: pathlib's parents cost a quarter
+        # of the whole install on wheels of thousands of files.
+        parent = posixpath.dirname(path)
+        while parent != "/" and parent not in folders:
+            folders.add(parent)
+            parent = posixpath.dirname(parent)
     return [*(LayerEntry(d, None, 0o755, uid, gid) for d in sorted(folders)), *entries]
