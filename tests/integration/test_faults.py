@@ -31,6 +31,7 @@ from ocipush.oci.model import Platform
 from ocipush.oci.reference import parse_reference, parse_repository
 from ocipush.registry.retry import RetryPolicy
 from ocipush.registry.transport import ConnectionOptions, Timeouts, Transport
+from ocipush.registry.upload import SMALL_BLOB
 from ocipush.registry.writer import Writer
 from support.images import make_image
 from support.proxy import (
@@ -143,7 +144,10 @@ def test_transient_fault_is_retried_and_the_push_completes(
         proxy = faulty = FaultProxy(registry.url).start()
     rule = faulty.add_rule(Rule(_fault(kind), method=method, path=path))
     try:
-        descriptor = _writer(jobs=1).write(_ref(proxy.host, repo_name), image)
+        # A small blob goes up in its commit PUT: the PATCH faults need the PATCH path.
+        small_blob = 0 if operation == "blob-patch" else SMALL_BLOB
+        writer = _writer(jobs=1, small_blob=small_blob)
+        descriptor = writer.write(_ref(proxy.host, repo_name), image)
     finally:
         faulty.stop()
 
@@ -347,7 +351,7 @@ def test_a_stalled_upload_times_out_naming_host_and_operation(registry, repo_nam
     blob = BytesBlob(f"stalled upload {repo_name}".encode(), mt.OCI_LAYER)
     proxy = proxy_factory(registry.url)
     proxy.add_rule(Rule(Stall(3.0), method="PATCH", times=None))
-    writer = _writer(timeouts=Timeouts(read=0.5), retry=RetryPolicy(1))
+    writer = _writer(timeouts=Timeouts(read=0.5), retry=RetryPolicy(1), small_blob=0)
     with pytest.raises(TransportError) as caught:
         writer.write_layer(parse_repository(f"{proxy.host}/{repo_name}"), blob)
 
@@ -370,7 +374,7 @@ def test_a_chunked_file_not_matching_its_digest_is_never_committed(
     declared = digest_of(b"y" * 10_000)
     blob = FileBlob(path, mt.OCI_LAYER, digest=declared, size=10_000)
     proxy = proxy_factory(registry.url)
-    writer = _writer(chunk_threshold=1_000, chunk_size=3_000)
+    writer = _writer(chunk_threshold=1_000, chunk_size=3_000, small_blob=0)
     with pytest.raises(DigestMismatchError) as caught:
         writer.write_layer(parse_repository(f"{proxy.host}/{repo_name}"), blob)
 
@@ -428,7 +432,7 @@ def test_a_cut_chunk_resends_no_more_than_the_registry_forces(
     proxy = proxy_factory(registry.url)
     proxy.add_rule(Rule(ResetRequest(after_bytes=cut_after), method="PATCH", nth=2))
 
-    _writer(chunk_threshold=1_000, chunk_size=3_000).write_layer(
+    _writer(chunk_threshold=1_000, chunk_size=3_000, small_blob=0).write_layer(
         parse_repository(f"{proxy.host}/{repo_name}"), blob
     )
 
@@ -448,7 +452,7 @@ def test_a_forgotten_upload_session_starts_a_new_one(registry, repo_name, proxy_
     body = json.dumps({"errors": [{"code": "BLOB_UPLOAD_UNKNOWN", "message": "gone"}]}).encode()
     gone = proxy.add_rule(Rule(Respond(404, {}, body), method="GET", path=r"/blobs/uploads/"))
 
-    _writer(chunk_threshold=1_000, chunk_size=3_000).write_layer(
+    _writer(chunk_threshold=1_000, chunk_size=3_000, small_blob=0).write_layer(
         parse_repository(f"{proxy.host}/{repo_name}"), blob
     )
 

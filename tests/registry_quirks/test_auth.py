@@ -188,7 +188,8 @@ def test_acr_a_refresh_token_as_password_of_the_null_user_uses_the_refresh_flow(
 def test_ecr_a_basic_password_that_expires_mid_push_is_asked_for_again(
     registry, proxy_factory, repo_name
 ):
-    password = EcrPassword(rotate_after=4)
+    # Expires after the first blob (HEAD, HEAD, POST, PUT) and the second blob's HEAD.
+    password = EcrPassword(rotate_after=5)
     proxy = ecr_basic(proxy_factory(registry.url), password)
     asked: list[str] = []
 

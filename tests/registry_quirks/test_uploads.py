@@ -26,7 +26,7 @@ def test_ghcr_a_chunk_refused_as_over_4_mib_shrinks_the_chunks_and_resumes(
     proxy = ghcr(proxy_factory(registry.url))
     image = big_image(repo_name, layers=2)
     # Chunked because over the threshold; the default chunk size (64 MiB) is over GHCR's cap.
-    writer = Writer(chunk_threshold=1 * MIB, jobs=1)
+    writer = Writer(chunk_threshold=1 * MIB, jobs=1, small_blob=0)
 
     writer.write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
 
@@ -47,7 +47,7 @@ def test_ecr_patch_answered_201_with_a_range_that_does_not_advance(
     proxy = ecr(proxy_factory(registry.url))
     image = big_image(repo_name, mib=6)
     # Both upload kinds: the small config in one PATCH, the layer in 2 MiB chunks.
-    writer = Writer(chunk_threshold=1 * MIB, chunk_size=2 * MIB)
+    writer = Writer(chunk_threshold=1 * MIB, chunk_size=2 * MIB, small_blob=0)
 
     writer.write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
 
@@ -60,7 +60,7 @@ def test_ecr_patch_answered_201_with_a_range_that_does_not_advance(
 def test_gar_chunks_refused_means_one_monolithic_upload(registry, proxy_factory, repo_name):
     proxy = gar(proxy_factory(registry.url))
     image = big_image(repo_name, mib=3)
-    writer = Writer(chunk_threshold=1 * MIB, chunk_size=1 * MIB, jobs=1)
+    writer = Writer(chunk_threshold=1 * MIB, chunk_size=1 * MIB, jobs=1, small_blob=0)
 
     writer.write(parse_reference(f"{proxy.host}/{repo_name}:v1"), image)
 

@@ -38,6 +38,7 @@ from ocipush.registry.transport import ConnectionOptions, Transport
 from ocipush.registry.upload import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CHUNK_THRESHOLD,
+    SMALL_BLOB,
     UploadOptions,
     blob_exists,
 )
@@ -127,6 +128,9 @@ class Writer:
     :param chunk_threshold: blobs larger than this are sent in resumable chunks
         (``None`` disables chunking).
     :param chunk_size: the size of those chunks.
+    :param small_blob: blobs of known size up to this are read and checked first, then
+        sent in the commit PUT itself (POST + PUT, one round trip fewer than PATCH + PUT);
+        ``0`` sends every blob with PATCH + PUT.
     :param hash_known_digests: hash the bytes of a blob whose digest is declared as they
         are sent, and refuse to commit other bytes; off, only their count is checked and
         the registry's check of the digest on the commit PUT is relied upon. Blobs of
@@ -146,6 +150,7 @@ class Writer:
         allow_nondistributable_artifacts: bool = False,
         chunk_threshold: int | None = DEFAULT_CHUNK_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        small_blob: int = SMALL_BLOB,
         hash_known_digests: bool = True,
         retry: RetryPolicy | None = None,
         progress: ProgressCallback | None = None,
@@ -161,7 +166,7 @@ class Writer:
         self.policy = BlobPolicy(allow_nondistributable_artifacts)
         self.retry = retry or self.transport.retry
         self.upload_options = UploadOptions(
-            chunk_threshold, chunk_size, self.retry, hash_known_digests
+            chunk_threshold, chunk_size, self.retry, hash_known_digests, small_blob
         )
         #: Each blob's upload, scheduled once per repository; what each registry accepts
         #: for uploads is learnt from its answers and kept for the writer's later calls.
