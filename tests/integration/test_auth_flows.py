@@ -145,7 +145,8 @@ def test_a_token_rejected_mid_upload_is_renewed_and_the_upload_retried(
     token_registry_factory, proxy_factory, repo_name
 ):
     """The registry cannot be made to expire a token within the test (60 s leeway), so the
-    proxy answers the first PATCH with the 401 distribution sends for an expired token."""
+    proxy answers the first blob upload (a small blob's bytes go in its commit PUT) with the
+    401 distribution sends for an expired token."""
     registry, tokens = token_registry_factory(
         users={USER: PASSWORD}, grants={USER: {"ocipush-tests/*": {"pull", "push"}}}
     )
@@ -155,7 +156,7 @@ def test_a_token_rejected_mid_upload_is_renewed_and_the_upload_retried(
         f'scope="repository:{repo_name}:pull,push",error="invalid_token"'
     )
     rule = proxy.add_rule(
-        Rule(Respond(401, {"WWW-Authenticate": challenge}), method="PATCH", path="/blobs/uploads/")
+        Rule(Respond(401, {"WWW-Authenticate": challenge}), method="PUT", path="/blobs/uploads/")
     )
     keychain = StaticKeychain({proxy.host: Credentials(USER, PASSWORD, source="test")})
     image = make_image({"stale.txt": b"stale token\n" * 100})

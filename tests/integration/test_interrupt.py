@@ -1,6 +1,6 @@
 """Ctrl-C during a push, as a user does it: ``ocipush copy`` in a subprocess gets SIGINT.
 
-The proxy slows every PATCH answer down so the push is still running when the signal lands.
+The proxy slows every blob upload's answer down so the push is still running when the signal lands.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from support.proxy import Rule, Stall
 from support.tools import ToolError, registry_blob_exists, registry_get_manifest, skopeo_inspect_raw
 
 LAYERS = 11
-SLOW_PATCH = 0.3
+SLOW_UPLOAD = 0.3
 DEADLINE = 30.0
 # Workers stop at their next request; one slowed answer plus a commit is all they may finish.
 PROMPT = 3.0
@@ -52,7 +52,9 @@ def test_sigint_stops_the_push_reports_what_is_missing_and_a_rerun_finishes(
     write_layout(tmp_path / "layout", image, "v1")
     blobs = {str(b.digest): b for b in image.blobs()}
     proxy = proxy_factory(registry.url)
-    slow = proxy.add_rule(Rule(Stall(SLOW_PATCH), method="PATCH", times=None))
+    slow = proxy.add_rule(
+        Rule(Stall(SLOW_UPLOAD), method="PUT", path="/blobs/uploads/", times=None)
+    )
     destination = f"{proxy.host}/{repo_name}:v1"
 
     process = _copy(tmp_path / "layout", destination)
@@ -103,7 +105,7 @@ def test_sigint_stops_the_push_reports_what_is_missing_and_a_rerun_finishes(
     out, err = rerun.communicate(timeout=DEADLINE)
     assert rerun.returncode == 0, err
     assert out.strip().endswith(f"@{image.manifest().digest}")
-    assert proxy.count("PATCH") == missing
+    assert proxy.count("PUT", r"/blobs/uploads/.*digest=") == missing
     committed = {
         e.path.rsplit("digest=", 1)[1].replace("%3A", ":")
         for e in proxy.find("PUT")
