@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import os
 import stat
 import tarfile
@@ -25,6 +24,7 @@ from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.digest import Hasher
 from ocipush.oci.pgzip import ParallelGzipWriter
+from ocipush.oci.tarstream import GzipSink, TarStream
 from ocipush.release.sources import SourceFile, glob_regex
 
 __all__ = [
@@ -55,6 +55,9 @@ class LayerEntry:
     :ivar mode: permission bits.
     :ivar link: a symlink target instead of content.
     :ivar data: the file's content, when it was made in memory rather than on disk.
+    :ivar deflated: ``data``'s complete raw deflate stream, when one is at hand (a wheel
+        member): a layer deflated in blocks carries it as it is instead of compressing
+        ``data`` again.
     """
 
     path: str
@@ -64,6 +67,7 @@ class LayerEntry:
     gid: int = 0
     link: str | None = None
     data: bytes | None = None
+    deflated: bytes | None = None
 
 
 class _Sink(Protocol):
@@ -188,7 +192,8 @@ def build_layer(
 
     :param compressor: deflate in blocks on these threads
         (:class:`~ocipush.oci.pgzip.ParallelGzipWriter`: other bytes than one stream, the
-        same for any number of threads); ``None``: one gzip stream.
+        same for any number of threads), and keep the ``deflated`` form of entries that have
+        one; ``None``: one gzip stream.
     """
     directory.mkdir(parents=True, exist_ok=True)
     unique = {layer_path(entry.path): entry for entry in entries}
@@ -198,12 +203,10 @@ def build_layer(
         with os.fdopen(handle, "wb") as raw:
             compressed = _HashingWriter(raw)
             with _gzip_stream(compressed, compressor) as gz:
-                uncompressed = _HashingWriter(gz)
-                with tarfile.open(
-                    fileobj=uncompressed, mode="w|", format=tarfile.PAX_FORMAT
-                ) as tar:  # type: ignore[call-overload]
-                    for entry in ordered:
-                        _add(tar, entry, mtime)
+                tar = TarStream(gz)
+                for entry in ordered:
+                    _add(tar, entry, mtime)
+                tar.close()
         digest = compressed.hasher.digest()
         final = directory / f"{digest.algorithm}-{digest.encoded}.tar.gz"
         os.replace(temp_name, final)
@@ -215,25 +218,38 @@ def build_layer(
         media_type,
         digest=digest,
         size=compressed.hasher.size,
-        diff_id=uncompressed.hasher.digest(),
+        diff_id=tar.hasher.digest(),
         annotations=annotations,
     )
 
 
+class _SerialGzip:
+    """One gzip stream: content given deflated is compressed again, as part of the stream."""
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self._gz = gz
+
+    def write(self, data: bytes) -> int:
+        return self._gz.write(data)
+
+    def splice(self, deflated: bytes, data: bytes) -> None:
+        self._gz.write(data)
+
+
 @contextlib.contextmanager
-def _gzip_stream(sink: _HashingWriter, compressor: Executor | None) -> Iterator[_Sink]:
+def _gzip_stream(sink: _HashingWriter, compressor: Executor | None) -> Iterator[GzipSink]:
     if compressor is None:
         with gzip.GzipFile(
             filename="", mode="wb", fileobj=sink, compresslevel=COMPRESS_LEVEL, mtime=0
         ) as gz:
-            yield gz
+            yield _SerialGzip(gz)
         return
     parallel = ParallelGzipWriter(sink, compressor, level=COMPRESS_LEVEL)
     yield parallel
     parallel.close()
 
 
-def _add(tar: tarfile.TarFile, entry: LayerEntry, mtime: int) -> None:
+def _add(tar: TarStream, entry: LayerEntry, mtime: int) -> None:
     info = tarfile.TarInfo(layer_path(entry.path).lstrip("/"))
     info.mode = entry.mode
     info.uid, info.gid = entry.uid, entry.gid
@@ -242,14 +258,13 @@ def _add(tar: tarfile.TarFile, entry: LayerEntry, mtime: int) -> None:
     if entry.link is not None:
         info.type = tarfile.SYMTYPE
         info.linkname = entry.link
-        tar.addfile(info)
+        tar.add(info)
     elif entry.data is not None:
-        info.size = len(entry.data)
-        tar.addfile(info, io.BytesIO(entry.data))
+        tar.add_bytes(info, entry.data, entry.deflated)
     elif entry.source is None:
         info.type = tarfile.DIRTYPE
-        tar.addfile(info)
+        tar.add(info)
     else:
-        info.size = entry.source.stat().st_size
         with entry.source.open("rb") as content:
-            tar.addfile(info, content)
+            info.size = os.fstat(content.fileno()).st_size
+            tar.add_file(info, content, str(entry.source))
