@@ -7,6 +7,13 @@ dictionary, so the ratio stays close to a single stream's, and ended with a sync
 pieces join into one valid deflate stream; the last block finishes it. The CRC and length
 are computed in order by the writer. Block boundaries depend only on the input, never on
 timing or on the number of workers, so the same input gives the same bytes anywhere.
+
+Content that is already deflated (a wheel's member: most of a dependency layer) is not
+compressed again: :meth:`ParallelGzipWriter.splice` ends the gzip member being written and
+adds one made of that deflate stream, with its own CRC and length. A gzip file may hold any
+number of members, one after another (RFC 1952, section 2.2); every gzip reader, and the
+container tools' (Go's ``compress/gzip``, pigz), reads them as one stream, which is what
+eStargz layers rely on too.
 """
 
 from __future__ import annotations
@@ -46,9 +53,14 @@ def _deflate(data: bytes, dictionary: bytes, last: bool, level: int) -> bytes:
 class ParallelGzipWriter:
     """A write-only gzip stream into ``sink``, its blocks deflated on ``pool``.
 
-    At most ``ahead`` blocks wait to be written, which bounds the memory used. :meth:`close`
-    writes the last block and the trailer (it does not close ``sink``).
+    Output waits in order in a queue of bytes and blocks being deflated; at most ``ahead``
+    blocks are being deflated at once, which bounds the memory used. :meth:`close` writes the
+    last block and the trailer (it does not close ``sink``).
     """
+
+    # A member is opened by the first bytes written after the start or after a splice, so
+    # that a splice never leaves an empty member behind. Ending a member does not wait for
+    # its blocks: its trailer only needs the CRC, which is computed as blocks are submitted.
 
     def __init__(self, sink: _Sink, pool: Executor, *, level: int, ahead: int = 8) -> None:
         self._sink = sink
@@ -57,12 +69,17 @@ class ParallelGzipWriter:
         self._ahead = ahead
         self._buffer = bytearray()
         self._previous = b""
-        self._pending: deque[Future[bytes]] = deque()
+        self._queue: deque[Future[bytes] | bytes] = deque()
+        self._deflating = 0
         self._crc = 0
         self._size = 0
-        sink.write(_HEADER)
+        self._open = False
+        self._spliced = False
 
     def write(self, data: bytes) -> int:
+        if data and not self._open:
+            self._queue.append(_HEADER)
+            self._open = True
         self._buffer += data
         while len(self._buffer) >= BLOCK:
             block = bytes(self._buffer[:BLOCK])
@@ -73,17 +90,45 @@ class ParallelGzipWriter:
     def flush(self) -> None:
         """Nothing to do: only whole blocks are written before :meth:`close`."""
 
+    def splice(self, deflated: bytes, data: bytes) -> None:
+        """Add ``data`` as a member of its own made of ``deflated``, which must be its complete
+        raw deflate stream (the caller got ``data`` by inflating it)."""
+        self._end_member()
+        trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+        self._queue.extend((_HEADER, deflated, trailer))
+        self._spliced = True
+
     def close(self) -> None:
+        if not self._open and not self._spliced:  # no input at all: still one valid member
+            self._queue.append(_HEADER)
+            self._open = True
+        self._end_member()
+        self._drain(0)
+
+    def _end_member(self) -> None:
+        if not self._open:
+            return
         self._submit(bytes(self._buffer), last=True)
         self._buffer.clear()
-        while self._pending:
-            self._sink.write(self._pending.popleft().result())
-        self._sink.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+        self._queue.append(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+        self._open = False
+        self._crc = self._size = 0
+        self._previous = b""
 
     def _submit(self, block: bytes, *, last: bool) -> None:
         self._crc = zlib.crc32(block, self._crc)
         self._size += len(block)
-        self._pending.append(self._pool.submit(_deflate, block, self._previous, last, self._level))
+        self._queue.append(self._pool.submit(_deflate, block, self._previous, last, self._level))
+        self._deflating += 1
         self._previous = block[-_WINDOW:]
-        while len(self._pending) > self._ahead:
-            self._sink.write(self._pending.popleft().result())
+        self._drain(self._ahead)
+
+    def _drain(self, deflating: int) -> None:
+        """Write out queued output until at most ``deflating`` blocks are still queued."""
+        while self._deflating > deflating or (self._queue and isinstance(self._queue[0], bytes)):
+            item = self._queue.popleft()
+            if isinstance(item, bytes):
+                self._sink.write(item)
+            else:
+                self._deflating -= 1
+                self._sink.write(item.result())
