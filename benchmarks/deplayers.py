@@ -4,15 +4,15 @@ The dependency set is resolved by pip for linux/amd64 and Python 3.11 (the packa
 ocipush would use; wheels are downloaded once, untimed). Then, each ``--runs`` times:
 
 - **ocipush cold**: ``dependency-layers = "auto"`` with an empty layer cache: every wheel
-  installed into its own tree and packed as its own reproducible tar+gzip layer, in
-  parallel (one worker per core);
+  installed (in memory) and packed as its own reproducible tar+gzip layer, in parallel
+  (one worker per core);
 - **tar | gzip -6**: the same wheels installed into one tree (untimed), then
   ``tar -cf - . | gzip -6 > /dev/null``, the single-threaded baseline;
 - **tar | pigz -6**: the same with ``pigz -6`` (Debian ``pigz``), which uses every core: the
   machine's compression ceiling;
 - **ocipush pack only**: the same installed files, already in memory (untimed), packed as one
-  layer with blocks deflated on every core: the packing step alone, like for like with the
-  baselines (which start from an installed tree);
+  layer: the wheels' deflate streams kept as they are, the rest deflated in blocks on every
+  core; the packing step alone (the baselines start from an installed tree too);
 - **ocipush single**: ``dependency-layers = "single"`` from scratch: today's one layer;
 - **ocipush warm**: "auto" again with the cache filled by the cold run: no wheel is read.
 

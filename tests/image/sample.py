@@ -76,7 +76,9 @@ def build_wheel(project: Path, out: Path) -> Path:
 
 
 def write_greetlib(root: Path, *, version: str = "1.0") -> Path:
-    """A pure-Python library with a ``greet`` console script of its own."""
+    """A pure-Python library with a ``greet`` console script of its own, and a module of
+    data big enough (about 100 KB deflated) that its layer keeps the wheel's deflate stream,
+    as real libraries' layers do."""
     (root / "src" / "greetlib").mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(
         _table("build-system", {"requires": ["hatchling"], "build-backend": "hatchling.build"})
@@ -95,6 +97,9 @@ def write_greetlib(root: Path, *, version: str = "1.0") -> Path:
             """
         )
     )
+    rows = (hashlib.sha256(b"greetlib %d" % n).hexdigest() for n in range(2500))
+    words = "".join(f"WORD = {row!r}\n" for row in rows)
+    (root / "src" / "greetlib" / "words.py").write_text(words)
     return root
 
 
@@ -133,7 +138,9 @@ def make_tiny_wheel(
     wheel = directory / f"{normal}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for path, data in contents.items():
-            archive.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data)
+            # Deflated, as wheel builders write them (the layer keeps their deflate streams).
+            info = zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     return wheel
 
 

@@ -4,7 +4,12 @@ distributions write, cache hits, misses, eviction and ``ocipush cache``."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import struct
+import subprocess
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +18,7 @@ from image.sample import make_tiny_wheel
 from ocipush.cli import main
 from ocipush.image.deplayers import dependency_layers, group_dependencies
 from ocipush.image.deps import Dependency, dependency_licenses
-from ocipush.image.errors import DependencyError
+from ocipush.image.errors import DependencyError, ImageError
 from ocipush.image.install import install_in_memory, install_wheels
 from ocipush.image.layer_cache import LayerCache
 from ocipush.image.python import PythonRuntime
@@ -124,6 +129,64 @@ def test_a_layer_depends_only_on_its_wheel_python_and_paths(wheels, tmp_path):
     )
     assert first[0].blob.digest == second[0].blob.digest
     assert first[0].blob.path.read_bytes() == second[0].blob.path.read_bytes()
+
+
+def _tables() -> bytes:
+    """A module of hex tables: 200 KB that deflates to about 100 KB, like generated code."""
+    rows = (hashlib.sha256(b"%d" % n).hexdigest() for n in range(3000))
+    return b"".join(b"ROW = %r\n" % row.encode() for row in rows)
+
+
+def _stored_stream(wheel: Path, member: str) -> tuple[int, bytes]:
+    """Where ``member``'s deflate stream starts in ``wheel``, and its bytes, read from the
+    zip structures by hand."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo(member)
+    data = wheel.read_bytes()
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_length + extra_length
+    return start, data[start : start + info.compress_size]
+
+
+def test_a_layer_carries_the_wheels_deflate_streams_as_they_are(tmp_path):
+    """Deflating is most of a layer's build time and the wheel already did it: the big
+    member's stream is in the layer byte for byte, and the layer is still one valid gzip
+    file (gzip checks every member's CRC and length) holding the installed file."""
+    tables = _tables()
+    wheel = make_tiny_wheel(
+        tmp_path / "house", "gamma", "1.0", {"gamma/__init__.py": b"", "gamma/tables.py": tables}
+    )
+    _, stream = _stored_stream(wheel, "gamma/tables.py")
+    assert len(stream) > 4096
+
+    (layer,) = _layers([_dependency(wheel)], LayerCache(tmp_path / "cache"), tmp_path)
+
+    packed = layer.blob.path.read_bytes()
+    assert stream in packed
+    tested = subprocess.run(["gzip", "-t", str(layer.blob.path)], capture_output=True, check=False)
+    assert tested.returncode == 0, tested.stderr
+    unpacked = gzip.decompress(packed)
+    assert f"sha256:{hashlib.sha256(unpacked).hexdigest()}" == str(layer.blob.diff_id)
+    with tarfile.open(layer.blob.path) as tar:
+        member = tar.extractfile(f"{SITE}/gamma/tables.py")
+        assert member is not None
+        assert member.read() == tables
+
+
+def test_a_damaged_wheel_is_an_error_naming_the_wheel_and_the_file(tmp_path):
+    wheel = make_tiny_wheel(tmp_path / "house", "gamma", "1.0", {"gamma/tables.py": _tables()})
+    start, stream = _stored_stream(wheel, "gamma/tables.py")
+    damaged = bytearray(wheel.read_bytes())
+    damaged[start + len(stream) // 2] ^= 0xFF  # one flipped byte in the middle of the file
+    wheel.write_bytes(bytes(damaged))
+
+    with pytest.raises(ImageError) as caught:
+        _layers([_dependency(wheel)], LayerCache(tmp_path / "cache"), tmp_path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{wheel.name}: cannot be installed into the image: ")
+    assert "gamma/tables.py" in message
+    assert "damaged" in message
 
 
 def test_a_file_two_distributions_write_differently_is_an_error_naming_both(tmp_path):

@@ -271,15 +271,21 @@ def test_a_default_base_that_fits_no_series_is_a_clear_error(
 
 
 def test_the_image_loaded_into_an_engine_runs_from_there(
-    registry, debian_base, tmp_path, capsys, monkeypatch, tmp_path_factory
+    registry, debian_base, pip_offline, tmp_path, capsys, monkeypatch, tmp_path_factory
 ):
     """``ocipush build --target docker-daemon:…`` into podman's Docker-compatible API: the
     user's "run it locally" path, with no registry involved. The container podman makes of
-    it is exported and run in a chroot (this sandbox forbids podman's own rlimit setup)."""
+    it is exported and run in a chroot (this sandbox forbids podman's own rlimit setup).
+    greetlib's layer holds its wheel's deflate streams as gzip members of their own, which
+    podman's storage unpacks like any layer."""
     engine = PodmanEngine(tmp_path_factory.mktemp("engine")).start()
     try:
         monkeypatch.setenv("DOCKER_HOST", engine.host)
-        root = write_app(tmp_path / "app", image={"base": debian_base, "user": "nonroot"})
+        root = write_app(
+            tmp_path / "app",
+            image={"base": debian_base, "user": "nonroot"},
+            dependencies=("greetlib",),
+        )
         code = main(
             ["build", "--no-progress", "--project", str(root), "--target", "docker-daemon:hello"]
         )
@@ -306,7 +312,8 @@ def test_the_image_loaded_into_an_engine_runs_from_there(
         timeout=RUN_TIMEOUT,
         check=False,
     )
-    assert (result.returncode, result.stdout) == (0, "Hello from hello-app\n"), result.stderr
+    expected = "Hello from hello-app\ngreetings, image, from greetlib\n"
+    assert (result.returncode, result.stdout) == (0, expected), result.stderr
 
 
 # -- one layer per dependency -----------------------------------------------------------------
@@ -331,12 +338,16 @@ def test_auto_and_single_dependency_layers_unpack_to_the_same_tree(
     registry, repo_name, debian_base, wheelhouse, tmp_path, capsys, monkeypatch
 ):
     """Two distributions share a namespace package (``acme``) and ``/usr/bin``, and ship an
-    identical file; one layer each gives the tree one layer for all gives, and it runs."""
+    identical file; one layer each gives the tree one layer for all gives, and it runs. Their
+    big modules' deflate streams go into the "auto" layers as the wheels store them (gzip
+    members of their own), which skopeo and umoci read like any layer."""
     house = tmp_path / "house"
     shutil.copytree(wheelhouse, house)
     for name in ("one", "two"):
         code = f"def main():\n    print('acme {name}')\n".encode()
-        files = {f"acme/{name}.py": code, "acme/py.typed": b""}
+        rows = (hashlib.sha256(f"{name}{n}".encode()).hexdigest() for n in range(2000))
+        tables = "".join(f"ROW = {row!r}\n" for row in rows).encode()
+        files = {f"acme/{name}.py": code, "acme/py.typed": b"", f"acme/{name}_tables.py": tables}
         make_tiny_wheel(
             house, f"acme-{name}", "1.0", files, scripts={f"acme-{name}": f"acme.{name}:main"}
         )
@@ -355,6 +366,7 @@ def test_auto_and_single_dependency_layers_unpack_to_the_same_tree(
 
     assert trees["auto"] == trees["single"]
     assert f"{SITE.lstrip('/')}/acme/one.py" in trees["auto"]
+    assert f"{SITE.lstrip('/')}/acme/two_tables.py" in trees["auto"]
     assert _run(rootfs, runtime) == "Hello from hello-app\ngreetings, image, from greetlib\n"
     assert _run(rootfs, runtime, "/usr/bin/acme-two") == "acme two\n"
 

@@ -15,9 +15,11 @@ single-layer install; a file two distributions write with different contents is 
 naming both (the image's file would depend on which layer came last). Identical copies, such
 as a ``pkgutil`` namespace ``__init__.py``, are no conflict.
 
-The layers missing from the cache are built side by side, largest first, one per core, and
-each is deflated in blocks on every core (:mod:`ocipush.oci.pgzip`; zlib releases the GIL),
-so one big wheel still uses the whole machine. Each layer's bytes are fixed by its input
+The layers missing from the cache are built side by side, largest first, one per core. A
+wheel member is installed with its deflate stream, which goes into the layer as it is
+(:mod:`ocipush.image.install`): the wheel's builder already did most of the compressing. The
+rest (tar headers, small files, generated scripts) is deflated in blocks on every core
+(:mod:`ocipush.oci.pgzip`; zlib releases the GIL). Each layer's bytes are fixed by its input
 alone, so neither the order in which they finish nor the number of cores changes anything.
 """
 
@@ -53,6 +55,9 @@ MAX_LAYERS = 32
 DEPENDENCY_MTIME = 0
 #: Wheels up to this size unpacked are installed in memory (two layers build at once).
 IN_MEMORY_BYTES = 256 * 1024**2
+#: How the layer's bytes are made, in cache keys: 2 keeps each wheel member's deflate stream
+#: (:mod:`ocipush.image.install`); a layer cached by an earlier way is not this one.
+LAYER_FORMAT = 2
 #: Conflicting files named in one error, at most.
 _CONFLICTS_SHOWN = 5
 
@@ -100,6 +105,7 @@ class _Build:
         return LayerCache.key(
             {
                 "kind": "dependencies",
+                "layer-format": LAYER_FORMAT,
                 "wheels": sorted(d.sha256 for d in members),
                 "python": self.runtime.version_text,
                 "interpreter": self.runtime.interpreter,
