@@ -158,7 +158,8 @@ class _WheelMembers:
         deflated = self._handle.read(info.compress_size)
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
-            data = inflater.decompress(deflated)
+            # Never more than the archive declares: a lying archive cannot fill the memory.
+            data = inflater.decompress(deflated, info.file_size + 1)
         except zlib.error:
             raise _damaged(name, "its compressed content does not inflate") from None
         # The stream must be whole and end where the archive says: its bytes become a gzip
