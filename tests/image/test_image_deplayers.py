@@ -189,6 +189,20 @@ def test_a_damaged_wheel_is_an_error_naming_the_wheel_and_the_file(tmp_path):
     assert "damaged" in message
 
 
+def test_a_wheel_that_understates_a_files_size_is_an_error(tmp_path):
+    """The archive's index says 1000 bytes; the stream holds 200 KB: it is not believed (and
+    not inflated past what was declared)."""
+    wheel = make_tiny_wheel(tmp_path / "house", "gamma", "1.0", {"gamma/tables.py": _tables()})
+    data = bytearray(wheel.read_bytes())
+    # The index (central directory) follows every member; an entry is 46 bytes, then its name.
+    name = data.index(b"gamma/tables.py", data.index(b"PK\x01\x02"))
+    struct.pack_into("<I", data, name - 46 + 24, 1000)  # the entry's uncompressed size
+    wheel.write_bytes(bytes(data))
+
+    with pytest.raises(ImageError, match=r"gamma/tables\.py in it is damaged"):
+        _layers([_dependency(wheel)], LayerCache(tmp_path / "cache"), tmp_path)
+
+
 def test_a_file_two_distributions_write_differently_is_an_error_naming_both(tmp_path):
     house = tmp_path / "house"
     one = make_tiny_wheel(house, "one", "1.0", {"shared/data.txt": b"one\n", "one.py": b""})
