@@ -14,6 +14,9 @@ ocipush would use; wheels are downloaded once, untimed). Then, each ``--runs`` t
   layer: the wheels' deflate streams kept as they are, the rest deflated in blocks on every
   core; the packing step alone (the baselines start from an installed tree too);
 - **ocipush single**: ``dependency-layers = "single"`` from scratch: today's one layer;
+- **ocipush cold, big-wheel way**: the same, every wheel handled as one past
+  ``IN_MEMORY_BYTES`` is (its files not held from the install to the layer but read from the
+  wheel again, in pieces);
 - **ocipush warm**: "auto" again with the cache filled by the cold run: no wheel is read.
 
 Not a test: ``python benchmarks/deplayers.py [--runs 3]``. Medians are printed as Markdown.
@@ -34,6 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ocipush.image import deplayers
 from ocipush.image.deplayers import DependencyLayer, dependency_layers
 from ocipush.image.deps import (
     dependency_layer,
@@ -113,6 +117,15 @@ def main() -> int:
             LayerCache(work / "cache").clear()
             layers.append(auto(work / "wheels"))
 
+        def streamed() -> None:
+            """As a wheel past IN_MEMORY_BYTES is built: files read from it again."""
+            kept = deplayers.IN_MEMORY_BYTES
+            deplayers.IN_MEMORY_BYTES = 0
+            try:
+                cold()
+            finally:
+                deplayers.IN_MEMORY_BYTES = kept
+
         def warm() -> None:
             auto(work / "no-wheels-needed")
 
@@ -151,6 +164,9 @@ def main() -> int:
             )
             rows.setdefault('ocipush cold, "auto" (install + pack, from wheels)', []).append(
                 _timed(cold)
+            )
+            rows.setdefault('ocipush cold, "auto", big-wheel way (files read again)', []).append(
+                _timed(streamed)
             )
             rows.setdefault('ocipush warm, "auto" (every layer cached)', []).append(_timed(warm))
             rows.setdefault('ocipush cold, "single" (install + pack, from wheels)', []).append(

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import tarfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,12 @@ from image.sample import make_tiny_wheel
 from ocipush.cli import main
 from ocipush.image.deplayers import dependency_layers, group_dependencies
 from ocipush.image.deps import Dependency, dependency_licenses
-from ocipush.image.errors import DependencyError, ImageError
+from ocipush.image.errors import DependencyError, ImageError, WheelInstallError
 from ocipush.image.install import install_in_memory, install_wheels
 from ocipush.image.layer_cache import LayerCache
 from ocipush.image.python import PythonRuntime
 from ocipush.oci.digest import file_digest
+from ocipush.oci.layers import build_layer
 from ocipush.oci.model import Platform
 
 RUNTIME = PythonRuntime(
@@ -173,6 +175,37 @@ def test_a_layer_carries_the_wheels_deflate_streams_as_they_are(tmp_path):
         assert member.read() == tables
 
 
+def test_a_big_wheel_read_again_when_packed_gives_the_same_layer(tmp_path, monkeypatch):
+    """Past IN_MEMORY_BYTES a wheel's files are not held from the install to the layer but
+    read from the wheel again, in pieces: the layer is the same, byte for byte."""
+    tables = _tables() * 8  # 1.6 MB: several pieces of the reader's 1 MiB
+    wheel = make_tiny_wheel(
+        tmp_path / "house", "gamma", "1.0", {"gamma/__init__.py": b"", "gamma/tables.py": tables}
+    )
+    (held,) = _layers([_dependency(wheel)], LayerCache(tmp_path / "held"), tmp_path / "a")
+    monkeypatch.setattr("ocipush.image.deplayers.IN_MEMORY_BYTES", 1000)
+    (read_again,) = _layers([_dependency(wheel)], LayerCache(tmp_path / "again"), tmp_path / "b")
+
+    assert read_again.blob.path.read_bytes() == held.blob.path.read_bytes()
+    with tarfile.open(read_again.blob.path) as tar:
+        member = tar.extractfile(f"{SITE}/gamma/tables.py")
+        assert member is not None
+        assert member.read() == tables
+
+
+def test_a_wheel_changed_between_install_and_layer_is_an_error(tmp_path):
+    tables = _tables()
+    wheel = make_tiny_wheel(tmp_path / "house", "gamma", "1.0", {"gamma/tables.py": tables})
+    entries = install_in_memory(wheel, RUNTIME, uid=0, gid=0, keep_members=False)
+    # The same file names, other content.
+    make_tiny_wheel(tmp_path / "house", "gamma", "1.0", {"gamma/tables.py": tables[::-1]})
+
+    damaged = r"^gamma-1\.0-py3-none-any\.whl: .*: gamma/tables\.py in it is damaged"
+    with pytest.raises(WheelInstallError, match=damaged):
+        build_layer(entries, tmp_path / "out", compressor=ThreadPoolExecutor(1))
+    assert not list((tmp_path / "out").iterdir())  # no layer left behind
+
+
 def test_a_damaged_wheel_is_an_error_naming_the_wheel_and_the_file(tmp_path):
     wheel = make_tiny_wheel(tmp_path / "house", "gamma", "1.0", {"gamma/tables.py": _tables()})
     start, stream = _stored_stream(wheel, "gamma/tables.py")
@@ -290,6 +323,8 @@ def test_installing_in_memory_gives_the_entries_of_a_staging_tree(wheels, tmp_pa
     disk = install_wheels([wheels["alpha"]], RUNTIME, tmp_path / "staging", uid=0, gid=0)
 
     def content(entry):
+        if entry.packed is not None:
+            return b"".join(data for _, data in entry.packed.pieces())
         return entry.data if entry.data is not None else entry.source and entry.source.read_bytes()
 
     assert {e.path: (e.mode, content(e)) for e in memory} == {

@@ -9,6 +9,7 @@ import tarfile
 import pytest
 
 from ocipush.errors import BlobError
+from ocipush.oci.digest import digest_of
 from ocipush.oci.tarstream import TarStream
 
 
@@ -23,9 +24,21 @@ class _Collect:
         self.out += data
         return len(data)
 
-    def splice(self, deflated: bytes, data: bytes) -> None:
-        self.spliced.append((deflated, data))
-        self.out += data
+    def splice(self, pieces) -> None:
+        for deflated, data in pieces:
+            self.spliced.append((deflated, data))
+            self.out += data
+
+
+class _Packed:
+    """Content whose "deflate stream" the test makes up: the sink must pass it on as is."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.size, self.sha256 = data, len(data), ""
+
+    def pieces(self):
+        yield b"stream-1", self.data[:10]
+        yield b"stream-2", self.data[10:]
 
 
 def _info(name: str, **fields: object) -> tarfile.TarInfo:
@@ -61,13 +74,16 @@ def test_the_archive_is_byte_for_byte_what_tarfile_writes():
             stream.add(info)
         elif info.name == long_name:
             stream.add_file(info, io.BytesIO(data), "café.txt")
+        elif info.name == "srv/block":
+            stream.add_packed(info, _Packed(data))
         else:
-            stream.add_bytes(info, data, b"deflated" if data else None)
+            stream.add_bytes(info, data)
     stream.close()
 
     assert bytes(sink.out) == expected.getvalue()
     assert len(sink.out) % tarfile.RECORDSIZE == 0
-    assert sink.spliced == [(b"deflated", b"x" * 1024)]
+    assert sink.spliced == [(b"stream-1", b"x" * 10), (b"stream-2", b"x" * 1014)]
+    assert stream.hasher.digest() == digest_of(expected.getvalue())
 
 
 def test_a_file_that_got_shorter_is_an_error_naming_it():

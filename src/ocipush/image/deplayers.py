@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 MAX_LAYERS = 32
 #: The file time in dependency layers: fixed, so a layer is the same in every project.
 DEPENDENCY_MTIME = 0
-#: Wheels up to this size unpacked are installed in memory (two layers build at once).
+#: Wheels up to this size unpacked keep their files in memory from the install to the layer
+#: (two layers build at once); a bigger wheel's files are read from it again.
 IN_MEMORY_BYTES = 256 * 1024**2
 #: How the layer's bytes are made, in cache keys: 2 keeps each wheel member's deflate stream
 #: (:mod:`ocipush.image.install`); a layer cached by an earlier way is not this one.
@@ -134,6 +135,9 @@ class _Build:
                 for entry in installed:
                     if entry.link is not None:
                         _note(files, entry.path, (owner, f"-> {entry.link}"), self.what)
+                    elif entry.packed is not None:
+                        fingerprint = entry.packed.sha256
+                        _note(files, entry.path, (owner, f"sha256:{fingerprint}"), self.what)
                     elif entry.data is not None:
                         fingerprint = hashlib.sha256(entry.data).hexdigest()
                         _note(files, entry.path, (owner, f"sha256:{fingerprint}"), self.what)
@@ -149,10 +153,14 @@ class _Build:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _install(self, wheel: Path, staging: Path) -> list[LayerEntry]:
-        """In memory when it fits and needs no compiling (no file is created, which is most of
-        an install's time), else in a staging tree."""
-        if self.bytecode is None and _unpacked_size(wheel) <= IN_MEMORY_BYTES:
-            return install_in_memory(wheel, self.runtime, uid=self.uid, gid=self.gid)
+        """In memory unless it needs compiling (no file is created, which is most of an
+        install's time), else in a staging tree. A big wheel's members are read from it again
+        when the layer is written rather than held."""
+        if self.bytecode is None:
+            keep = _unpacked_size(wheel) <= IN_MEMORY_BYTES
+            return install_in_memory(
+                wheel, self.runtime, uid=self.uid, gid=self.gid, keep_members=keep
+            )
         staging.mkdir()
         return install_wheels(
             [wheel], self.runtime, staging, uid=self.uid, gid=self.gid, bytecode=self.bytecode

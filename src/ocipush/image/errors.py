@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from ocipush.errors import OcipushError
 
-__all__ = ["BaseImageError", "DependencyError", "ImageError", "MissingWheelError"]
+__all__ = [
+    "BaseImageError",
+    "DependencyError",
+    "ImageError",
+    "MissingWheelError",
+    "WheelInstallError",
+]
 
 
 class ImageError(OcipushError):
     """The project's image cannot be built as configured."""
+
+
+class WheelInstallError(ImageError):
+    """A wheel cannot be installed into the image (or, read again, no longer holds what was
+    installed)."""
+
+    def __init__(self, wheel_name: str, why: object) -> None:
+        super().__init__(f"{wheel_name}: cannot be installed into the image: {why}")
 
 
 class BaseImageError(ImageError):

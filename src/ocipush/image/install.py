@@ -9,21 +9,17 @@ A wheel of moderate size can instead be installed in memory (:func:`install_in_m
 the same ``installer`` run, with its file writes kept as layer entries rather than created on
 disk, which is most of an install's time on a slow file system. The entries are those the
 staging tree would give (same paths, modes, contents, parent folders). A file installed as
-the wheel stores it keeps the member's deflate stream (:class:`_WheelMembers`), so the layer
-carries those bytes as they are instead of deflating the file again: deflating is most of a
-dependency layer's build time, and the wheel already did it.
+the wheel stores it is a :class:`~ocipush.image.wheelmembers.WheelMember`: the layer carries
+the wheel's deflate stream of it instead of deflating the file again.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import io
 import posixpath
-import struct
 import zipfile
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -37,8 +33,9 @@ from installer.sources import WheelFile
 from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ocipush.image.bytecode import compile_bytecode
-from ocipush.image.errors import ImageError
+from ocipush.image.errors import WheelInstallError
 from ocipush.image.python import PythonRuntime
+from ocipush.image.wheelmembers import WheelMember, WheelMembers
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.layers import LayerEntry, entries_from_directory
 
@@ -46,10 +43,6 @@ __all__ = ["LabelledLayer", "install_in_memory", "install_wheels"]
 
 #: Recorded in each ``.dist-info/INSTALLER``, as pip records "pip".
 INSTALLER_NAME = b"ocipush\n"
-#: Members deflated to fewer bytes than this are deflated again with their neighbours: each
-#: kept deflate stream is a gzip member of its own (18 bytes of framing, no shared window).
-SPLICE_MIN = 4096
-_LOCAL_HEADER = struct.Struct("<4s22xHH")
 
 
 class LabelledLayer(FileBlob):
@@ -87,7 +80,7 @@ def _installing(wheel: Path) -> Iterator[None]:
     try:
         yield
     except (InstallerError, ValueError, OSError, zipfile.BadZipFile) as error:
-        raise ImageError(f"{wheel.name}: cannot be installed into the image: {error}") from None
+        raise WheelInstallError(wheel.name, error) from None
 
 
 def _install(wheel: Path, destination: SchemeDictionaryDestination) -> None:
@@ -125,67 +118,12 @@ def install_wheels(
     ]
 
 
-class _WheelMembers:
-    """A wheel's members read as stored: each deflated member's raw deflate stream, checked
-    against the length and CRC the archive records."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
-        with zipfile.ZipFile(handle) as archive:
-            self._infos = {info.filename: info for info in archive.infolist()}
-
-    def deflated(self, name: str) -> tuple[bytes, bytes] | None:
-        """``(deflate stream, content)`` of member ``name``; ``None`` when it is not worth
-        keeping (stored, small, encrypted).
-
-        :raises ValueError: the member is damaged.
-        """
-        info = self._infos.get(name)
-        if (
-            info is None
-            or info.compress_type != zipfile.ZIP_DEFLATED
-            or info.compress_size < SPLICE_MIN
-            or info.flag_bits & 0x1  # encrypted
-        ):
-            return None
-        self._handle.seek(info.header_offset)
-        signature, name_length, extra_length = _LOCAL_HEADER.unpack(
-            self._handle.read(_LOCAL_HEADER.size)
-        )
-        if signature != b"PK\x03\x04":
-            raise _damaged(name, "its entry in the archive is not where the index says")
-        self._handle.seek(name_length + extra_length, io.SEEK_CUR)
-        deflated = self._handle.read(info.compress_size)
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            # Never more than the archive declares: a lying archive cannot fill the memory.
-            data = inflater.decompress(deflated, info.file_size + 1)
-        except zlib.error:
-            raise _damaged(name, "its compressed content does not inflate") from None
-        # The stream must be whole and end where the archive says: its bytes become a gzip
-        # member as they are.
-        if (
-            not inflater.eof
-            or inflater.unused_data
-            or len(data) != info.file_size
-            or zlib.crc32(data) != info.CRC
-        ):
-            raise _damaged(name, "its content does not match the length and CRC the wheel records")
-        return deflated, data
-
-
-def _damaged(name: str, why: str) -> ValueError:
-    return ValueError(
-        f"{name} in it is damaged ({why}); delete the wheel so that it is downloaded again"
-    )
-
-
 class _MemoryDestination(SchemeDictionaryDestination):
     """installer's scheme destination with each file kept in :attr:`files` (image path →
-    content, executable, deflate stream) instead of written: the one place where it touches
+    content or wheel member, executable) instead of written: the one place where it touches
     the disk."""
 
-    def __init__(self, runtime: PythonRuntime, members: _WheelMembers) -> None:
+    def __init__(self, runtime: PythonRuntime, members: WheelMembers, *, keep: bool) -> None:
         base = _destination(runtime, None)
         super().__init__(
             base.scheme_dict,
@@ -194,7 +132,8 @@ class _MemoryDestination(SchemeDictionaryDestination):
             overwrite_existing=True,
         )
         self._members = members
-        self.files: dict[str, tuple[bytes, bool, bytes | None]] = {}
+        self._keep = keep
+        self.files: dict[str, tuple[bytes | WheelMember, bool]] = {}
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
@@ -204,20 +143,18 @@ class _MemoryDestination(SchemeDictionaryDestination):
         if not target.startswith(root.rstrip("/") + "/"):
             raise ValueError(f"Attempting to write {path} outside of the target directory")
         # A member streamed unchanged (scripts get a new shebang) is taken as stored.
-        stored = None
+        member = None
         if isinstance(stream, zipfile.ZipExtFile) and scheme != "scripts":
-            stored = self._members.deflated(stream.name)
-        if stored is None:
+            member = self._members.take(stream.name, keep=self._keep)
+        if member is None:
             content = io.BytesIO()
             digest, size = copyfileobj_with_hashing(stream, content, self.hash_algorithm)
-            self.files[target] = (content.getvalue(), is_executable, None)
+            self.files[target] = (content.getvalue(), is_executable)
             return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
-        deflated, data = stored
-        self.files[target] = (data, is_executable, deflated)
+        self.files[target] = (member, is_executable)
         # RECORD's form of a hash, as installer writes it: URL-safe base64, unpadded.
-        hashed = hashlib.new(self.hash_algorithm, data).digest()
-        digest = base64.urlsafe_b64encode(hashed).decode("ascii").rstrip("=")
-        return RecordEntry(path, Hash(self.hash_algorithm, digest), len(data))
+        hashed = base64.urlsafe_b64encode(bytes.fromhex(member.sha256)).decode("ascii")
+        return RecordEntry(path, Hash("sha256", hashed.rstrip("=")), member.size)
 
     def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
         script_name, data = Script(name, module, attr, section).generate(  # type: ignore[arg-type]
@@ -227,20 +164,24 @@ class _MemoryDestination(SchemeDictionaryDestination):
 
 
 def install_in_memory(
-    wheel: Path, runtime: PythonRuntime, *, uid: int, gid: int
+    wheel: Path, runtime: PythonRuntime, *, uid: int, gid: int, keep_members: bool = True
 ) -> list[LayerEntry]:
     """The layer entries of ``wheel`` installed for ``runtime`` (no bytecode), made in memory:
-    the files with their content (and the wheel's deflate stream of it where it has one), and
-    every folder leading to them."""
+    the files with their content or as wheel members, and every folder leading to them.
+
+    :param keep_members: hold the wheel members' bytes until the layer is written (the
+        wheel is inflated once); ``False`` reads them from the wheel again then (big wheels).
+    """
     with _installing(wheel), wheel.open("rb") as handle:
-        destination = _MemoryDestination(runtime, _WheelMembers(handle))
+        destination = _MemoryDestination(runtime, WheelMembers(wheel, handle), keep=keep_members)
         _install(wheel, destination)
-    entries = [
-        LayerEntry(
-            path, None, 0o755 if executable else 0o644, uid, gid, data=data, deflated=deflated
-        )
-        for path, (data, executable, deflated) in destination.files.items()
-    ]
+    entries = []
+    for path, (content, executable) in destination.files.items():
+        mode = 0o755 if executable else 0o644
+        if isinstance(content, bytes):
+            entries.append(LayerEntry(path, None, mode, uid, gid, data=content))
+        else:
+            entries.append(LayerEntry(path, None, mode, uid, gid, packed=content))
     folders: set[str] = set()
     for path in destination.files:
         # String walk up to the first folder already seen: pathlib's parents cost a quarter

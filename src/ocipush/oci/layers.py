@@ -24,11 +24,12 @@ from ocipush.oci import media_types as mt
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.digest import Hasher
 from ocipush.oci.pgzip import ParallelGzipWriter
-from ocipush.oci.tarstream import GzipSink, TarStream
+from ocipush.oci.tarstream import GzipSink, Packed, TarStream
 from ocipush.release.sources import SourceFile, glob_regex
 
 __all__ = [
     "LayerEntry",
+    "Packed",
     "build_layer",
     "entries_from_directory",
     "entries_from_files",
@@ -55,9 +56,8 @@ class LayerEntry:
     :ivar mode: permission bits.
     :ivar link: a symlink target instead of content.
     :ivar data: the file's content, when it was made in memory rather than on disk.
-    :ivar deflated: ``data``'s complete raw deflate stream, when one is at hand (a wheel
-        member): a layer deflated in blocks carries it as it is instead of compressing
-        ``data`` again.
+    :ivar packed: the file's content as a raw deflate stream (a wheel's member), instead of
+        ``source`` or ``data``: a layer deflated in blocks carries the stream as it is.
     """
 
     path: str
@@ -67,7 +67,7 @@ class LayerEntry:
     gid: int = 0
     link: str | None = None
     data: bytes | None = None
-    deflated: bytes | None = None
+    packed: Packed | None = None
 
 
 class _Sink(Protocol):
@@ -232,8 +232,9 @@ class _SerialGzip:
     def write(self, data: bytes) -> int:
         return self._gz.write(data)
 
-    def splice(self, deflated: bytes, data: bytes) -> None:
-        self._gz.write(data)
+    def splice(self, pieces: Iterable[tuple[bytes, bytes]]) -> None:
+        for _, data in pieces:
+            self._gz.write(data)
 
 
 @contextlib.contextmanager
@@ -259,8 +260,10 @@ def _add(tar: TarStream, entry: LayerEntry, mtime: int) -> None:
         info.type = tarfile.SYMTYPE
         info.linkname = entry.link
         tar.add(info)
+    elif entry.packed is not None:
+        tar.add_packed(info, entry.packed)
     elif entry.data is not None:
-        tar.add_bytes(info, entry.data, entry.deflated)
+        tar.add_bytes(info, entry.data)
     elif entry.source is None:
         info.type = tarfile.DIRTYPE
         tar.add(info)

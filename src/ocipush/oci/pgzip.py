@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from typing import Protocol
 
@@ -29,6 +30,8 @@ __all__ = ["BLOCK", "ParallelGzipWriter"]
 #: Input bytes per independently deflated block (pigz uses 128 KiB).
 BLOCK = 256 * 1024
 _WINDOW = 32 * 1024
+#: Spliced bytes that may wait behind blocks still being deflated before the writer waits.
+_HELD = 16 * 1024 * 1024
 #: A gzip header with no name and time 0, as ``gzip.GzipFile(filename="", mtime=0)`` writes
 #: for levels 2 to 8 (no extra flags, OS "unknown").
 _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -71,6 +74,7 @@ class ParallelGzipWriter:
         self._previous = b""
         self._queue: deque[Future[bytes] | bytes] = deque()
         self._deflating = 0
+        self._held = 0
         self._crc = 0
         self._size = 0
         self._open = False
@@ -78,7 +82,7 @@ class ParallelGzipWriter:
 
     def write(self, data: bytes) -> int:
         if data and not self._open:
-            self._queue.append(_HEADER)
+            self._queue_bytes(_HEADER)
             self._open = True
         self._buffer += data
         while len(self._buffer) >= BLOCK:
@@ -90,17 +94,23 @@ class ParallelGzipWriter:
     def flush(self) -> None:
         """Nothing to do: only whole blocks are written before :meth:`close`."""
 
-    def splice(self, deflated: bytes, data: bytes) -> None:
-        """Add ``data`` as a member of its own made of ``deflated``, which must be its complete
-        raw deflate stream (the caller got ``data`` by inflating it)."""
+    def splice(self, pieces: Iterable[tuple[bytes, bytes]]) -> None:
+        """Add content as a member of its own, given as ``(raw deflate stream, content)``
+        pieces: the stream pieces, joined, must be the complete deflate stream of the content
+        pieces (the caller got the content by inflating them). The stream is written as it
+        comes, so a big one is never held."""
         self._end_member()
-        trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-        self._queue.extend((_HEADER, deflated, trailer))
+        self._queue_bytes(_HEADER)
+        crc = size = 0
+        for deflated, data in pieces:
+            self._queue_bytes(deflated)
+            crc, size = zlib.crc32(data, crc), size + len(data)
+        self._queue_bytes(struct.pack("<II", crc, size & 0xFFFFFFFF))
         self._spliced = True
 
     def close(self) -> None:
         if not self._open and not self._spliced:  # no input at all: still one valid member
-            self._queue.append(_HEADER)
+            self._queue_bytes(_HEADER)
             self._open = True
         self._end_member()
         self._drain(0)
@@ -110,7 +120,7 @@ class ParallelGzipWriter:
             return
         self._submit(bytes(self._buffer), last=True)
         self._buffer.clear()
-        self._queue.append(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+        self._queue_bytes(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
         self._open = False
         self._crc = self._size = 0
         self._previous = b""
@@ -123,11 +133,19 @@ class ParallelGzipWriter:
         self._previous = block[-_WINDOW:]
         self._drain(self._ahead)
 
+    def _queue_bytes(self, data: bytes) -> None:
+        """Queue output that needs no deflating; past :data:`_HELD` bytes waiting behind
+        blocks, wait for those blocks (a spliced stream may be big)."""
+        self._queue.append(data)
+        self._held += len(data)
+        self._drain(self._ahead if self._held <= _HELD else 0)
+
     def _drain(self, deflating: int) -> None:
         """Write out queued output until at most ``deflating`` blocks are still queued."""
         while self._deflating > deflating or (self._queue and isinstance(self._queue[0], bytes)):
             item = self._queue.popleft()
             if isinstance(item, bytes):
+                self._held -= len(item)
                 self._sink.write(item)
             else:
                 self._deflating -= 1

@@ -12,12 +12,13 @@ compressed a second time. The archive bytes are those of
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Protocol
 
 from ocipush.errors import BlobError
 from ocipush.oci.digest import Hasher
 
-__all__ = ["GzipSink", "TarStream"]
+__all__ = ["GzipSink", "Packed", "TarStream"]
 
 #: Read from files on disk in pieces this size, so a big file is never held in memory.
 _CHUNK = 1024 * 1024
@@ -30,8 +31,25 @@ class GzipSink(Protocol):
     def write(self, data: bytes, /) -> int:
         """Compress ``data``."""
 
-    def splice(self, deflated: bytes, data: bytes, /) -> None:
-        """Add ``data``, whose complete raw deflate stream is ``deflated``."""
+    def splice(self, pieces: Iterable[tuple[bytes, bytes]], /) -> None:
+        """Add content given as ``(raw deflate stream, content)`` pieces, in order: the
+        stream pieces join into the complete deflate stream of the content pieces."""
+
+
+class Packed(Protocol):
+    """A file's content as a raw deflate stream (a wheel member), read when it is written."""
+
+    @property
+    def size(self) -> int:
+        """The content's length."""
+
+    @property
+    def sha256(self) -> str:
+        """The content's SHA-256, hex."""
+
+    def pieces(self) -> Iterator[tuple[bytes, bytes]]:
+        """``(deflate stream, content)`` pieces in order, either of a pair possibly empty;
+        raises when the stream turns out not to be what was promised."""
 
 
 class TarStream:
@@ -46,17 +64,25 @@ class TarStream:
         """An entry without content: a directory, a link."""
         self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
 
-    def add_bytes(self, info: tarfile.TarInfo, data: bytes, deflated: bytes | None) -> None:
-        """A file made in memory; ``deflated``, when given, is its raw deflate stream."""
+    def add_bytes(self, info: tarfile.TarInfo, data: bytes) -> None:
+        """A file made in memory."""
         info.size = len(data)
         self.add(info)
-        if deflated is None:
-            self._write(data)
-        else:
-            self.hasher.update(data)
-            self._sink.splice(deflated, data)
-            self._offset += len(data)
+        self._write(data)
         self._pad(tarfile.BLOCKSIZE)
+
+    def add_packed(self, info: tarfile.TarInfo, packed: Packed) -> None:
+        """A file whose deflate stream goes to the sink as it is."""
+        info.size = packed.size
+        self.add(info)
+        self._sink.splice(self._hashed(packed.pieces()))
+        self._pad(tarfile.BLOCKSIZE)
+
+    def _hashed(self, pieces: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+        for deflated, data in pieces:
+            self.hasher.update(data)
+            self._offset += len(data)
+            yield deflated, data
 
     def add_file(self, info: tarfile.TarInfo, content: BinaryIO, name: str) -> None:
         """A file on disk of ``info.size`` bytes, read in pieces from ``content``."""
