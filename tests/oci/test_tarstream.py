@@ -92,3 +92,10 @@ def test_a_file_that_got_shorter_is_an_error_naming_it():
     info.size = 100
     with pytest.raises(BlobError, match=r"^/srv/data\.bin: the file got shorter"):
         stream.add_file(info, io.BytesIO(b"only 12 byte"), "/srv/data.bin")
+
+
+def test_packed_content_of_another_length_than_promised_is_an_error():
+    packed = _Packed(b"x" * 100)
+    packed.size = 200
+    with pytest.raises(BlobError, match=r"^srv/data\.bin: 100 bytes, not 200$"):
+        TarStream(_Collect()).add_packed(_info("srv/data.bin"), packed)

@@ -17,7 +17,7 @@ as a ``pkgutil`` namespace ``__init__.py``, are no conflict.
 
 The layers missing from the cache are built side by side, largest first, one per core. A
 wheel member is installed with its deflate stream, which goes into the layer as it is
-(:mod:`ocipush.image.install`): the wheel's builder already did most of the compressing. The
+(:mod:`ocipush.image.wheelmembers`): the wheel's builder already did most of the compressing. The
 rest (tar headers, small files, generated scripts) is deflated in blocks on every core
 (:mod:`ocipush.oci.pgzip`; zlib releases the GIL). Each layer's bytes are fixed by its input
 alone, so neither the order in which they finish nor the number of cores changes anything.
@@ -57,7 +57,7 @@ DEPENDENCY_MTIME = 0
 #: (two layers build at once); a bigger wheel's files are read from it again.
 IN_MEMORY_BYTES = 256 * 1024**2
 #: How the layer's bytes are made, in cache keys: 2 keeps each wheel member's deflate stream
-#: (:mod:`ocipush.image.install`); a layer cached by an earlier way is not this one.
+#: (:mod:`ocipush.image.wheelmembers`); a layer cached by an earlier way is not this one.
 LAYER_FORMAT = 2
 #: Conflicting files named in one error, at most.
 _CONFLICTS_SHOWN = 5

@@ -3,8 +3,8 @@ deflated passed on as it is.
 
 ``tarfile`` writes through a buffer of its own, so a file's bytes reach the compressor in
 pieces that do not line up with the file. Here each header, content and padding is one write,
-and a file whose content arrives with its raw deflate stream (a wheel member, see
-:mod:`ocipush.image.install`) goes to :meth:`GzipSink.splice` whole, so it is not
+and a file whose content arrives as its raw deflate stream (a wheel member, see
+:mod:`ocipush.image.wheelmembers`) goes to :meth:`GzipSink.splice` as it is, so it is not
 compressed a second time. The archive bytes are those of
 ``tarfile.open(mode="w|", format=PAX_FORMAT)`` with UTF-8 names.
 """
@@ -75,7 +75,10 @@ class TarStream:
         """A file whose deflate stream goes to the sink as it is."""
         info.size = packed.size
         self.add(info)
+        start = self._offset
         self._sink.splice(self._hashed(packed.pieces()))
+        if self._offset - start != packed.size:  # the header said otherwise: never write that
+            raise BlobError(f"{info.name}: {self._offset - start} bytes, not {packed.size}")
         self._pad(tarfile.BLOCKSIZE)
 
     def _hashed(self, pieces: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
