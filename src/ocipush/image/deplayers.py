@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ocipush.image.deps import Dependency, fetch_wheels, pip_target_options, wheel_license
 from ocipush.image.errors import DependencyError
-from ocipush.image.install import LabelledLayer, install_in_memory, install_wheels
+from ocipush.image.install import LabelledLayer, install_for_layer
 from ocipush.image.layer_cache import CachedLayer, LayerCache
 from ocipush.image.python import PythonRuntime
 from ocipush.oci.digest import file_digest
@@ -153,17 +153,15 @@ class _Build:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _install(self, wheel: Path, staging: Path) -> list[LayerEntry]:
-        """In memory unless it needs compiling (no file is created, which is most of an
-        install's time), else in a staging tree. A big wheel's members are read from it again
-        when the layer is written rather than held."""
-        if self.bytecode is None:
-            keep = _unpacked_size(wheel) <= IN_MEMORY_BYTES
-            return install_in_memory(
-                wheel, self.runtime, uid=self.uid, gid=self.gid, keep_members=keep
-            )
-        staging.mkdir()
-        return install_wheels(
-            [wheel], self.runtime, staging, uid=self.uid, gid=self.gid, bytecode=self.bytecode
+        """A big wheel's files are read from it again when the layer is written, not held."""
+        return install_for_layer(
+            [wheel],
+            self.runtime,
+            staging,
+            uid=self.uid,
+            gid=self.gid,
+            bytecode=self.bytecode,
+            keep_members=_unpacked_size(wheel) <= IN_MEMORY_BYTES,
         )
 
 

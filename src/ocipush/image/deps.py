@@ -23,19 +23,21 @@ import email.parser
 import hashlib
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ocipush.image.errors import DependencyError, MissingWheelError
-from ocipush.image.install import LabelledLayer, install_wheels
+from ocipush.image.install import LabelledLayer, install_for_layer
 from ocipush.image.layer_cache import blob_from_record, blob_record, write_json
 from ocipush.image.python import PythonRuntime
 from ocipush.oci.blobs import FileBlob
@@ -63,8 +65,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds pip may take to resolve or download; a hung index must not hang a release.
 PIP_TIMEOUT = 900
-#: Bumped whenever the layer's layout changes, so old cache entries are not reused.
-_CACHE_FORMAT = 1
+#: Bumped whenever the layer's bytes are made another way, so old cache entries are not
+#: reused (2: blocks deflated in parallel, wheel members' deflate streams kept).
+_CACHE_FORMAT = 2
 _NOT_FOUND = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
 _EXTRA_MARKER = re.compile(r"\bextra\s*==")
 _CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies", re.IGNORECASE)
@@ -392,16 +395,22 @@ def dependency_layer(
         return cached
     options = pip_target_options(platform, runtime)
     wheels = fetch_wheels(dependencies, cache_dir / "wheels", options, environ, what)
-    with tempfile.TemporaryDirectory(prefix="ocipush-deps-") as staging:
-        entries = install_wheels(
+    with (
+        tempfile.TemporaryDirectory(prefix="ocipush-deps-") as staging,
+        ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ocipush-deflate") as pool,
+    ):
+        # Every wheel in one layer: their files are read from them again as the layer is
+        # written rather than all held at once.
+        entries = install_for_layer(
             wheels,
             runtime,
             Path(staging),
             uid=uid,
             gid=gid,
             bytecode=environ if bytecode else None,
+            keep_members=False,
         )
-        blob = build_layer(entries, layers, mtime=mtime)
+        blob = build_layer(entries, layers, mtime=mtime, compressor=pool)
     index.parent.mkdir(parents=True, exist_ok=True)
     write_json(index, {"file": blob.path.name, **blob_record(blob)})
     return LabelledLayer(blob, what)

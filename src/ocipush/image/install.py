@@ -39,7 +39,7 @@ from ocipush.image.wheelmembers import WheelMember, WheelMembers
 from ocipush.oci.blobs import FileBlob
 from ocipush.oci.layers import LayerEntry, entries_from_directory
 
-__all__ = ["LabelledLayer", "install_in_memory", "install_wheels"]
+__all__ = ["LabelledLayer", "install_for_layer", "install_in_memory", "install_wheels"]
 
 #: Recorded in each ``.dist-info/INSTALLER``, as pip records "pip".
 INSTALLER_NAME = b"ocipush\n"
@@ -191,3 +191,30 @@ def install_in_memory(
             folders.add(parent)
             parent = posixpath.dirname(parent)
     return [*(LayerEntry(d, None, 0o755, uid, gid) for d in sorted(folders)), *entries]
+
+
+def install_for_layer(
+    wheels: Sequence[Path],
+    runtime: PythonRuntime,
+    staging: Path,
+    *,
+    uid: int,
+    gid: int,
+    bytecode: Mapping[str, str] | None,
+    keep_members: bool,
+) -> list[LayerEntry]:
+    """The layer entries of ``wheels`` installed in this order (a later wheel's file replaces
+    an earlier one's, as in one install): in memory, unless ``.pyc`` files are compiled
+    (``bytecode``: see :func:`install_wheels`), which needs the files on disk under
+    ``staging``.
+
+    :param keep_members: see :func:`install_in_memory`.
+    """
+    if bytecode is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+        return install_wheels(wheels, runtime, staging, uid=uid, gid=gid, bytecode=bytecode)
+    return [
+        entry
+        for wheel in wheels
+        for entry in install_in_memory(wheel, runtime, uid=uid, gid=gid, keep_members=keep_members)
+    ]
