@@ -12,8 +12,9 @@ Content that is already deflated (a wheel's member: most of a dependency layer) 
 compressed again: :meth:`ParallelGzipWriter.splice` ends the gzip member being written and
 adds one made of that deflate stream, with its own CRC and length. A gzip file may hold any
 number of members, one after another (RFC 1952, section 2.2); every gzip reader, and the
-container tools' (Go's ``compress/gzip``, pigz), reads them as one stream, which is what
-eStargz layers rely on too.
+container tools' (Go's ``compress/gzip``, pigz), reads them as one stream. eStargz layers are
+such files too, and run on Docker, containerd, CRI-O and Podman that know nothing of eStargz
+(containerd/stargz-snapshotter, docs/estargz.md).
 """
 
 from __future__ import annotations
