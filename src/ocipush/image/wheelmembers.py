@@ -70,7 +70,7 @@ class WheelMember:
                     hasher.update(data)
                     yield deflated, data
             if hasher.hexdigest() != self.sha256:
-                raise damaged(self._info.filename, "it changed since it was installed")
+                raise _damaged(self._info.filename, "it changed since it was installed")
         except (OSError, ValueError) as error:
             raise WheelInstallError(self._wheel.name, error) from None
 
@@ -106,7 +106,7 @@ class WheelMembers:
             self._handle.read(_LOCAL_HEADER.size)
         )
         if signature != b"PK\x03\x04":
-            raise damaged(name, "its entry in the archive is not where the index says")
+            raise _damaged(name, "its entry in the archive is not where the index says")
         start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
         hasher = hashlib.sha256()
         deflated, data = [], []
@@ -129,13 +129,13 @@ def _inflate(handle: BinaryIO, start: int, info: zipfile.ZipInfo) -> Iterator[tu
         while left:
             deflated = handle.read(min(left, _PIECE))
             if not deflated:
-                raise damaged(info.filename, "the archive ends inside it")
+                raise _damaged(info.filename, "the archive ends inside it")
             left -= len(deflated)
             data = inflater.decompress(deflated, _PIECE)
             while True:
                 size, crc = size + len(data), zlib.crc32(data, crc)
                 if size > info.file_size:  # never inflate past what was declared
-                    raise damaged(info.filename, "it is longer than the archive says")
+                    raise _damaged(info.filename, "it is longer than the archive says")
                 yield deflated, data
                 deflated = b""
                 if not inflater.unconsumed_tail:
@@ -147,14 +147,14 @@ def _inflate(handle: BinaryIO, start: int, info: zipfile.ZipInfo) -> Iterator[tu
         if rest and size <= info.file_size:
             yield b"", rest
     except zlib.error:
-        raise damaged(info.filename, "its compressed content does not inflate") from None
+        raise _damaged(info.filename, "its compressed content does not inflate") from None
     # The stream must be whole and end where the archive says: its bytes become a gzip member
     # as they are.
     if not inflater.eof or inflater.unused_data or size != info.file_size or crc != info.CRC:
-        raise damaged(info.filename, "its content does not match the length and CRC on record")
+        raise _damaged(info.filename, "its content does not match the length and CRC on record")
 
 
-def damaged(name: str, why: str) -> ValueError:
+def _damaged(name: str, why: str) -> ValueError:
     """The error for a wheel member that cannot be used, with what to do."""
     return ValueError(
         f"{name} in it is damaged ({why}); delete the wheel so that it is downloaded again"
