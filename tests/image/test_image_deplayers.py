@@ -318,9 +318,16 @@ def test_ocipush_cache_shows_and_clears_the_user_cache(wheels, tmp_path, monkeyp
     assert capsys.readouterr().out == f"layer cache: {cache.directory}\nempty\n"
 
 
-def test_installing_in_memory_gives_the_entries_of_a_staging_tree(wheels, tmp_path):
-    memory = install_in_memory(wheels["alpha"], RUNTIME, uid=0, gid=0)
-    disk = install_wheels([wheels["alpha"]], RUNTIME, tmp_path / "staging", uid=0, gid=0)
+@pytest.mark.parametrize("keep_members", [True, False])
+def test_installing_in_memory_gives_the_entries_of_a_staging_tree(keep_members, tmp_path):
+    """installer writing files on disk is the reference: the in-memory install, with a big
+    file taken as the wheel's deflate stream (held, or read again), gives the same paths,
+    modes and contents."""
+    files = {"alpha/__init__.py": b"A = 1\n", "acme/alpha.py": b"x = 1\n"}
+    files["alpha/tables.py"] = _tables()
+    wheel = make_tiny_wheel(tmp_path / "house", "alpha", "1.0", files, scripts={"alpha": "a:m"})
+    memory = install_in_memory(wheel, RUNTIME, uid=0, gid=0, keep_members=keep_members)
+    disk = install_wheels([wheel], RUNTIME, tmp_path / "staging", uid=0, gid=0)
 
     def content(entry):
         if entry.packed is not None:
@@ -330,5 +337,6 @@ def test_installing_in_memory_gives_the_entries_of_a_staging_tree(wheels, tmp_pa
     assert {e.path: (e.mode, content(e)) for e in memory} == {
         e.path: (e.mode, content(e)) for e in disk
     }
+    assert [e.path for e in memory if e.packed is not None] == [f"/{SITE}/alpha/tables.py"]
     script = next(e for e in memory if e.path == "/usr/local/bin/alpha")
     assert (script.mode, script.data.splitlines()[0]) == (0o755, b"#!/usr/local/bin/python3.11")
